@@ -1,0 +1,325 @@
+"""The catalog: one TOML file that declares engines, models, prices, customers and licensors.
+
+`load_catalog(path)` returns a validated, immutable `Catalog` or raises `ConfigError` with a
+message that names the file, the entry and the field, e.g.::
+
+    revshare.toml: models[1] (id='llama-ft').engine: unknown engine 'gpu0'
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import tomllib
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from revshare.money import D, MoneyError
+
+__all__ = [
+    "Catalog",
+    "ConfigError",
+    "Customer",
+    "EngineConfig",
+    "ModelConfig",
+    "Price",
+    "ServerConfig",
+    "load_catalog",
+    "parse_catalog",
+]
+
+DATABASE_URL_ENV = "REVSHARE_DATABASE_URL"
+
+
+class ConfigError(Exception):
+    """A catalog that cannot be used; the message names file, entry and field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _money(value: Any) -> Decimal:
+    if isinstance(value, float):
+        raise ValueError("write money as a string (\"0.40\"), never a float: floats are inexact")
+    try:
+        amount = D(value)
+    except MoneyError as exc:
+        raise ValueError(str(exc)) from None
+    if amount < 0:
+        raise ValueError("must not be negative")
+    return amount
+
+
+def _utc(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"not an ISO 8601 date or datetime: {value!r}") from None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    raise ValueError("must be a date or datetime")
+
+
+Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@-]*$")]
+
+
+class ServerConfig(_Strict):
+    """How the gateway listens and where it keeps its ledger."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    database_url: str | None = None
+    data_dir: str = ".revshare"
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    admin_token_env: str = "REVSHARE_ADMIN_TOKEN"
+    host_name: str = "revshare"
+    # Prompt and completion text are never stored unless the operator turns this on.
+    store_prompts: bool = False
+    # Group commit: how many records one transaction may hold, and how long the writer may wait
+    # for more before it commits what it has.
+    commit_batch_max: int = Field(default=256, ge=1, le=10_000)
+    commit_wait_ms: float = Field(default=0.0, ge=0.0, le=100.0)
+
+
+class EngineConfig(_Strict):
+    """An engine produces tokens: `embedded` (llama.cpp in process) or `upstream` (HTTP)."""
+
+    id: Identifier
+    kind: Literal["embedded", "upstream"]
+    # embedded
+    model_path: str | None = None
+    n_ctx: int = Field(default=2048, ge=128)
+    n_threads: int | None = Field(default=None, ge=1)
+    seed: int = 0
+    # upstream
+    base_url: str | None = None
+    api_key_env: str | None = None
+    timeout_s: float = Field(default=120.0, gt=0)
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    max_connections: int = Field(default=256, ge=1)
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> EngineConfig:
+        if self.kind == "upstream":
+            if not self.base_url:
+                raise ValueError("an upstream engine needs base_url (e.g. http://127.0.0.1:8001/v1)")
+            if not self.base_url.startswith(("http://", "https://")):
+                raise ValueError(f"base_url must start with http:// or https://, got {self.base_url!r}")
+            if self.model_path:
+                raise ValueError("model_path is for embedded engines; an upstream engine has base_url")
+        elif self.base_url:
+            raise ValueError("base_url is for upstream engines; an embedded engine has model_path")
+        return self
+
+
+class ModelConfig(_Strict):
+    """A model the gateway serves, the engine that runs it and its lineage."""
+
+    id: Identifier
+    engine: str
+    upstream_model: str | None = None
+    licensor: str | None = None
+    base_model: str | None = None
+    context_length: int = Field(default=2048, ge=16)
+    chat_format: str = "gemma"
+    description: str = ""
+
+    @property
+    def served_name(self) -> str:
+        """The name the engine knows the model by."""
+        return self.upstream_model or self.id
+
+
+class Price(_Strict):
+    """One version of a model's price: per million input and output tokens, from a date."""
+
+    model: str
+    input_per_million: Decimal
+    output_per_million: Decimal
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    effective_from: datetime
+
+    _money_in = field_validator("input_per_million", "output_per_million", mode="before")(
+        lambda v: _money(v)
+    )
+    _time = field_validator("effective_from", mode="before")(lambda v: _utc(v))
+
+    @property
+    def version(self) -> str:
+        """Stable id of this price version, kept on every record it rates."""
+        stamp = self.effective_from.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return f"{self.model}@{stamp}"
+
+
+class Customer(_Strict):
+    """A customer and the models (globs) it may call."""
+
+    name: Identifier
+    models: tuple[str, ...] = ("*",)
+    description: str = ""
+
+    def may_use(self, model_id: str) -> bool:
+        return any(fnmatch.fnmatchcase(model_id, pattern) for pattern in self.models)
+
+
+class Catalog(_Strict):
+    """The whole validated catalog. Immutable; reload it to change it."""
+
+    server: ServerConfig = ServerConfig()
+    engines: tuple[EngineConfig, ...] = ()
+    models: tuple[ModelConfig, ...] = ()
+    prices: tuple[Price, ...] = ()
+    customers: tuple[Customer, ...] = ()
+    source: str = "<catalog>"
+
+    @model_validator(mode="after")
+    def _references(self) -> Catalog:
+        _check_unique("engines", [e.id for e in self.engines])
+        _check_unique("models", [m.id for m in self.models])
+        _check_unique("customers", [c.name for c in self.customers])
+        engine_ids = {e.id for e in self.engines}
+        model_ids = {m.id for m in self.models}
+        for i, m in enumerate(self.models):
+            if m.engine not in engine_ids:
+                raise _EntryError(("models", i, "engine"), f"unknown engine {m.engine!r}")
+            if m.base_model is not None and m.base_model not in model_ids:
+                raise _EntryError(("models", i, "base_model"), f"unknown model {m.base_model!r}")
+        for m in self.models:
+            self._lineage(m.id)  # raises on a cycle
+        for i, p in enumerate(self.prices):
+            if p.model not in model_ids:
+                raise _EntryError(("prices", i, "model"), f"unknown model {p.model!r}")
+        seen: set[tuple[str, datetime]] = set()
+        for i, p in enumerate(self.prices):
+            if (p.model, p.effective_from) in seen:
+                raise _EntryError(
+                    ("prices", i, "effective_from"),
+                    f"model {p.model!r} already has a price effective from {p.effective_from.isoformat()}",
+                )
+            seen.add((p.model, p.effective_from))
+        for i, m in enumerate(self.models):
+            if not any(p.model == m.id for p in self.prices):
+                raise _EntryError(("models", i, "id"), f"model {m.id!r} has no entry in [[prices]]")
+        return self
+
+    # lookups -------------------------------------------------------------------------------
+
+    def model(self, model_id: str) -> ModelConfig | None:
+        return next((m for m in self.models if m.id == model_id), None)
+
+    def engine(self, engine_id: str) -> EngineConfig:
+        return next(e for e in self.engines if e.id == engine_id)
+
+    def customer(self, name: str) -> Customer | None:
+        return next((c for c in self.customers if c.name == name), None)
+
+    def _lineage(self, model_id: str) -> list[ModelConfig]:
+        chain: list[ModelConfig] = []
+        current = self.model(model_id)
+        while current is not None:
+            if any(c.id == current.id for c in chain):
+                i = next(i for i, m in enumerate(self.models) if m.id == model_id)
+                raise _EntryError(("models", i, "base_model"), f"base_model lineage of {model_id!r} is a cycle")
+            chain.append(current)
+            current = self.model(current.base_model) if current.base_model else None
+        return chain
+
+    def licensor_chain(self, model_id: str) -> tuple[str, ...]:
+        """Licensors of a model by lineage: its own first, then its base model's, and so on."""
+        names: list[str] = []
+        for m in self._lineage(model_id):
+            if m.licensor and m.licensor not in names:
+                names.append(m.licensor)
+        return tuple(names)
+
+    def price_at(self, model_id: str, when: datetime) -> Price | None:
+        """The price version in force for a model at a moment, or None before the first one."""
+        candidates = [p for p in self.prices if p.model == model_id and p.effective_from <= when]
+        return max(candidates, key=lambda p: p.effective_from, default=None)
+
+    def database_url(self) -> str:
+        """REVSHARE_DATABASE_URL, else server.database_url, else SQLite in the data dir."""
+        url = os.environ.get(DATABASE_URL_ENV) or self.server.database_url
+        if url:
+            return url
+        return f"sqlite:///{Path(self.server.data_dir) / 'ledger.db'}"
+
+
+class _EntryError(ValueError):
+    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+        self.message = message
+
+
+def _check_unique(section: str, ids: list[str]) -> None:
+    seen: set[str] = set()
+    for i, value in enumerate(ids):
+        if value in seen:
+            raise _EntryError((section, i), f"duplicate id {value!r}")
+        seen.add(value)
+
+
+def _describe(loc: tuple[str | int, ...], raw: dict[str, Any]) -> str:
+    """`models[1] (id='x').engine` from a pydantic location and the raw TOML."""
+    parts: list[str] = []
+    node: Any = raw
+    for item in loc:
+        if isinstance(item, int):
+            label = f"[{item}]"
+            if isinstance(node, list) and item < len(node):
+                node = node[item]
+                if isinstance(node, dict):
+                    key = node.get("id", node.get("name", node.get("model")))
+                    if key is not None:
+                        label += f" ({'id' if 'id' in node else 'name' if 'name' in node else 'model'}={key!r})"
+            parts.append(label)
+        else:
+            parts.append(("." if parts else "") + str(item))
+            node = node.get(item) if isinstance(node, dict) else None
+    return "".join(parts)
+
+
+def parse_catalog(raw: dict[str, Any], source: str = "<catalog>") -> Catalog:
+    """Validate a catalog already read from TOML; raise ConfigError naming entry and field."""
+    try:
+        return Catalog.model_validate({**raw, "source": source})
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and x.startswith("function-")))
+            ctx_error = err.get("ctx", {}).get("error")
+            if isinstance(ctx_error, _EntryError):
+                loc, message = ctx_error.loc, ctx_error.message
+            else:
+                message = str(err["msg"]).removeprefix("Value error, ")
+            where = _describe(loc, raw) if loc else "(top level)"
+            if err["type"] == "extra_forbidden":
+                message = "unknown field (check the spelling; see docs/CONFIG.md)"
+            lines.append(f"{source}: {where}: {message}")
+        raise ConfigError("\n".join(lines)) from None
+
+
+def load_catalog(path: str | os.PathLike[str]) -> Catalog:
+    """Read and validate a TOML catalog file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: no such catalog file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: cannot read: {exc}") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+    return parse_catalog(raw, source=str(p))

@@ -1,0 +1,1 @@
+"""Usage records, rating against the price book, and admission."""
