@@ -1,0 +1,126 @@
+"""revshare.tlog: the usage ledger as an RFC 6962 transparency log.
+
+Pure: hashing, an append-only Merkle tree over a tiny storage protocol, proof verifiers,
+C2SP checkpoints and signed notes, host keys, and receipts. No web, database or other
+revshare imports. See docs/TLOG.md.
+"""
+
+from __future__ import annotations
+
+from revshare.tlog.checkpoint import Checkpoint
+from revshare.tlog.errors import (
+    CheckpointExtensionError,
+    CheckpointNewlineError,
+    CheckpointOriginError,
+    CheckpointRootHashError,
+    CheckpointSizeError,
+    CheckpointTooShortError,
+    EmptyTreeProofError,
+    HashSizeError,
+    InconsistentTreeError,
+    IndexOutOfRangeError,
+    InsecureKeyFileError,
+    InvalidSignatureError,
+    KeyIdMismatchError,
+    MalformedCheckpointError,
+    MalformedKeyError,
+    MalformedNoteError,
+    MalformedReceiptError,
+    MissingNodeError,
+    NoteError,
+    OriginMismatchError,
+    ProjectionError,
+    ProofError,
+    ProofSizeError,
+    ReceiptError,
+    RootMismatchError,
+    TlogError,
+    TreeError,
+    TreeSizeError,
+    UnknownKeyError,
+    UnsupportedKeyTypeError,
+)
+from revshare.tlog.hashing import (
+    EMPTY_ROOT,
+    HASH_SIZE,
+    LEAF_PREFIX,
+    NODE_PREFIX,
+    hash_children,
+    hash_leaf,
+    leaf_data,
+    leaf_hash,
+)
+from revshare.tlog.jcs import canonicalize
+from revshare.tlog.note import Note, Signature, Signer, Verifier, open_note, parse_note, sign_note
+from revshare.tlog.proof import (
+    root_from_consistency_proof,
+    root_from_inclusion_proof,
+    verify_consistency,
+    verify_inclusion,
+)
+from revshare.tlog.receipt import Receipt, VerifiedReceipt, verify_receipt
+from revshare.tlog.signing import HostKey, verify_json
+from revshare.tlog.store import MemoryStore, NodeKey, TreeStore
+from revshare.tlog.tree import MerkleTree
+
+__all__ = [
+    "EMPTY_ROOT",
+    "HASH_SIZE",
+    "LEAF_PREFIX",
+    "NODE_PREFIX",
+    "Checkpoint",
+    "CheckpointExtensionError",
+    "CheckpointNewlineError",
+    "CheckpointOriginError",
+    "CheckpointRootHashError",
+    "CheckpointSizeError",
+    "CheckpointTooShortError",
+    "EmptyTreeProofError",
+    "HashSizeError",
+    "HostKey",
+    "InconsistentTreeError",
+    "IndexOutOfRangeError",
+    "InsecureKeyFileError",
+    "InvalidSignatureError",
+    "KeyIdMismatchError",
+    "MalformedCheckpointError",
+    "MalformedKeyError",
+    "MalformedNoteError",
+    "MalformedReceiptError",
+    "MemoryStore",
+    "MerkleTree",
+    "MissingNodeError",
+    "NodeKey",
+    "Note",
+    "NoteError",
+    "OriginMismatchError",
+    "ProjectionError",
+    "ProofError",
+    "ProofSizeError",
+    "Receipt",
+    "ReceiptError",
+    "RootMismatchError",
+    "Signature",
+    "Signer",
+    "TlogError",
+    "TreeError",
+    "TreeSizeError",
+    "TreeStore",
+    "UnknownKeyError",
+    "UnsupportedKeyTypeError",
+    "VerifiedReceipt",
+    "Verifier",
+    "canonicalize",
+    "hash_children",
+    "hash_leaf",
+    "leaf_data",
+    "leaf_hash",
+    "open_note",
+    "parse_note",
+    "root_from_consistency_proof",
+    "root_from_inclusion_proof",
+    "sign_note",
+    "verify_consistency",
+    "verify_inclusion",
+    "verify_json",
+]

@@ -1,0 +1,215 @@
+"""An append-only RFC 6962 Merkle tree over a TreeStore.
+
+The tree writes each leaf hash (level 0) and every perfect subtree the moment it is
+completed, so it never rehashes the log: appending costs one leaf write plus, amortized,
+one node hash and write; a root, an inclusion proof or a consistency proof costs one
+`get_many` of O(log n) stored hashes. A node of the RFC 6962 tree that is not perfect (it
+touches the right edge of a tree whose size is not a power of two) is composed from the
+O(log n) perfect subtrees that tile it.
+
+The tree keeps the "frontier" (the perfect subtrees that tile [0, size)) in memory, so the
+root of the current size needs no read at all. It assumes one writer per store; before
+appending it re-reads the store's size and reloads the frontier if another writer moved it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+
+from revshare.tlog.errors import (
+    EmptyTreeProofError,
+    HashSizeError,
+    InconsistentTreeError,
+    IndexOutOfRangeError,
+    MissingNodeError,
+    TreeSizeError,
+)
+from revshare.tlog.hashing import EMPTY_ROOT, HASH_SIZE, NODE_PREFIX, hash_children
+from revshare.tlog.store import NodeKey, TreeStore
+
+__all__ = ["MerkleTree", "perfect_tiles"]
+
+Range = tuple[int, int]
+
+
+def perfect_tiles(start: int, end: int) -> list[NodeKey]:
+    """The perfect subtrees, left to right, whose leaves tile [start, end).
+
+    Requires start = 0 or start a multiple of a power of two larger than end - start: this
+    holds for every node of an RFC 6962 tree, whose left part is always the largest power
+    of two smaller than its size (RFC 6962 section 2.1).
+    """
+    keys: list[NodeKey] = []
+    n = end - start
+    for level in range(n.bit_length() - 1, -1, -1):
+        if n >> level & 1:
+            keys.append((level, start >> level))
+            start += 1 << level
+    return keys
+
+
+def _fold(hashes: Sequence[bytes]) -> bytes:
+    """Hash of a node from its perfect tiles: right to left, as the RFC's recursion does."""
+    acc = hashes[-1]
+    for h in reversed(hashes[:-1]):
+        acc = hash_children(h, acc)
+    return acc
+
+
+def _path_ranges(index: int, level: int, size: int) -> list[Range]:
+    """Leaf ranges of the nodes proving the node (level, index) in a tree of `size` leaves.
+
+    The same split as verify.go's decompInclProof: `inner` siblings below the point where
+    the paths to this node and to the last leaf meet (the last of them may be a partial
+    subtree), then the left siblings along the right border.
+    """
+    last = (size - 1) >> level
+    inner = (index ^ last).bit_length()
+    ranges: list[Range] = []
+    for i in range(inner):
+        width = 1 << (level + i)
+        start = ((index >> i) ^ 1) * width
+        ranges.append((start, min(start + width, size)))
+    for i in range(inner, index.bit_length()):
+        if index >> i & 1:
+            width = 1 << (level + i)
+            start = ((index >> i) ^ 1) * width
+            ranges.append((start, start + width))
+    return ranges
+
+
+class MerkleTree:
+    """Append-only Merkle tree (RFC 6962 / RFC 9162) whose hashes live in a TreeStore."""
+
+    def __init__(self, store: TreeStore) -> None:
+        self._store = store
+        self._size = 0
+        self._frontier: list[bytes] = []
+        self.refresh()
+
+    @property
+    def size(self) -> int:
+        """Number of leaves, as of the last append or refresh."""
+        return self._size
+
+    def refresh(self) -> None:
+        """Re-read the store's size and the frontier (after another writer appended)."""
+        size = self._store.size()
+        self._frontier = self._read(perfect_tiles(0, size))
+        self._size = size
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def append(self, leaf_hash: bytes) -> int:
+        """Append one leaf hash; return its index."""
+        return self.append_many((leaf_hash,))
+
+    def append_many(self, leaf_hashes: Iterable[bytes]) -> int:
+        """Append leaf hashes in order with one `put_many`; return the first one's index.
+
+        Each leaf and each subtree it completes is written; nothing is re-read.
+        """
+        if self._store.size() != self._size:
+            self.refresh()
+        first = size = self._size
+        frontier = list(self._frontier)  # untouched if the store refuses the batch
+        nodes: list[tuple[NodeKey, bytes]] = []
+        put = nodes.append
+        pop = frontier.pop
+        sha256 = hashlib.sha256
+        for h in leaf_hashes:
+            if len(h) != HASH_SIZE:
+                raise HashSizeError(len(h), HASH_SIZE)
+            put(((0, size), h))
+            size += 1
+            level = 0
+            n = size
+            while not n & 1:  # the new leaf completes one perfect subtree per trailing 0
+                h = sha256(NODE_PREFIX + pop() + h).digest()
+                level += 1
+                n >>= 1
+                put(((level, n - 1), h))
+            frontier.append(h)
+        if size == first:
+            return first
+        self._store.put_many(nodes, size)
+        self._size, self._frontier = size, frontier
+        return first
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def leaf_hash(self, index: int) -> bytes:
+        """The stored hash of leaf `index`."""
+        self._check_index(index, self._size)
+        return self._read([(0, index)])[0]
+
+    def root(self, size: int | None = None) -> bytes:
+        """MTH of the first `size` leaves (default: all); EMPTY_ROOT for size 0."""
+        size = self._check_size(size)
+        if size == 0:
+            return EMPTY_ROOT
+        if size == self._size:
+            return _fold(self._frontier)
+        return _fold(self._read(perfect_tiles(0, size)))
+
+    def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
+        """PATH(index, D[size]), RFC 9162 section 2.1.3.1, leaf-to-root order."""
+        size = self._check_size(size)
+        self._check_index(index, size)
+        return self._hashes(_path_ranges(index, 0, size))
+
+    def consistency_proof(self, size1: int, size2: int | None = None) -> list[bytes]:
+        """PROOF(size1, D[size2]), RFC 9162 section 2.1.4.1.
+
+        Requires 0 < size1 <= size2; equal sizes give an empty proof. Size 0 is refused
+        (EmptyTreeProofError), the same policy as the verifier.
+        """
+        size2 = self._check_size(size2)
+        if size1 > size2:
+            raise InconsistentTreeError(size1, size2)
+        if size1 == 0:
+            raise EmptyTreeProofError()
+        if size1 == size2:
+            return []
+        # The largest perfect subtree ending at size1 seeds the proof, unless it is the
+        # whole old tree (size1 a power of two): the verifier already holds that as root1.
+        level = (size1 & -size1).bit_length() - 1
+        index = (size1 - 1) >> level
+        seed = [] if index == 0 else [(index << level, size1)]
+        return self._hashes(seed + _path_ranges(index, level, size2))
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _check_size(self, size: int | None) -> int:
+        if size is None:
+            return self._size
+        if size < 0:
+            raise TreeSizeError(size, self._size)
+        if size > self._size:
+            self.refresh()
+            if size > self._size:
+                raise TreeSizeError(size, self._size)
+        return size
+
+    @staticmethod
+    def _check_index(index: int, size: int) -> None:
+        if not 0 <= index < size:
+            raise IndexOutOfRangeError(index, size)
+
+    def _read(self, keys: Sequence[NodeKey]) -> list[bytes]:
+        if not keys:
+            return []
+        got = self._store.get_many(keys)
+        try:
+            return [got[k] for k in keys]
+        except KeyError as e:
+            level, index = e.args[0]
+            raise MissingNodeError(level, index) from None
+
+    def _hashes(self, ranges: Sequence[Range]) -> list[bytes]:
+        """Hashes of RFC 6962 nodes given by their leaf ranges, with one store read."""
+        tiles = [perfect_tiles(start, end) for start, end in ranges]
+        flat = [k for t in tiles for k in t]
+        got = dict(zip(flat, self._read(flat), strict=True))
+        return [_fold([got[k] for k in t]) for t in tiles]
