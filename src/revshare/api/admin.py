@@ -1,0 +1,44 @@
+"""Admin API for the host operator, behind the admin token: customers, keys and records."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from revshare.api.auth import gateway_of, require_admin
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/admin", dependencies=[Depends(require_admin)], tags=["admin"])
+
+
+@router.get("/customers", summary="Customers in the catalog")
+async def customers(request: Request) -> dict[str, Any]:
+    catalog = gateway_of(request).catalog
+    return {"data": [{"name": c.name, "models": list(c.models), "description": c.description}
+                     for c in catalog.customers]}
+
+
+@router.get("/keys", summary="API keys (never their secrets)")
+async def keys(request: Request, customer: str | None = None) -> dict[str, Any]:
+    rows = await run_in_threadpool(gateway_of(request).ledger.keys, customer)
+    return {"data": [{
+        "key_id": k.key_id, "customer": k.customer, "label": k.label,
+        "created_at": k.created_at.isoformat(),
+        "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
+    } for k in rows]}
+
+
+@router.get("/records", summary="Usage records in ledger order")
+async def records(
+    request: Request,
+    customer: str | None = None,
+    after_seq: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+) -> dict[str, Any]:
+    ledger = gateway_of(request).ledger
+    rows = await run_in_threadpool(lambda: ledger.records(customer=customer, after_seq=after_seq, limit=limit))
+    data = [r.to_json() for r in rows]
+    return {"data": data, "next_after_seq": data[-1]["seq"] if data else after_seq}

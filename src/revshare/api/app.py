@@ -1,0 +1,69 @@
+"""The ASGI application: wiring of routes, error handlers, limits and the gateway's lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+
+from revshare import __version__
+from revshare.api import admin, openai_routes
+from revshare.api.errors import install_error_handlers
+from revshare.api.limits import BodySizeLimit
+from revshare.api.state import Gateway, KeyCache
+from revshare.config import Catalog
+from revshare.engines.base import Engine
+from revshare.engines.registry import build_engines
+from revshare.ledger.store import Ledger
+from revshare.ledger.writer import GroupCommitWriter
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("revshare")
+
+
+def create_app(catalog: Catalog, *, admin_token: str, ledger: Ledger | None = None,
+               engines: dict[str, Engine] | None = None) -> FastAPI:
+    """Build the gateway for a catalog. Engines load and the ledger migrates at startup."""
+    ledger = ledger or Ledger(catalog.database_url())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ledger.migrate()
+        writer = GroupCommitWriter(ledger, batch_max=catalog.server.commit_batch_max,
+                                   wait_ms=catalog.server.commit_wait_ms)
+        writer.start()
+        running = engines if engines is not None else build_engines(catalog)
+        for engine in running.values():
+            await engine.start()
+        app.state.gateway = Gateway(catalog, ledger, writer, running, admin_token, KeyCache(ledger))
+        log.info("ledger: %s", ledger.safe_url)
+        try:
+            yield
+        finally:
+            for engine in running.values():
+                await engine.close()
+            writer.close()
+            ledger.close()
+
+    app = FastAPI(
+        title="revshare gateway",
+        version=__version__,
+        description="OpenAI-compatible gateway that meters every request exactly once.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(openai_routes.router)
+    app.include_router(admin.router)
+
+    @app.get("/healthz", summary="Liveness and readiness")
+    async def healthz(request: Request) -> dict[str, Any]:
+        gateway: Gateway = request.app.state.gateway
+        return {"status": "ok", "version": __version__, "models": [m.id for m in gateway.catalog.models],
+                "records_appended": gateway.writer.appended}
+
+    app.add_middleware(BodySizeLimit, max_bytes=catalog.server.max_body_bytes)
+    return app

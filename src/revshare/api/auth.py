@@ -1,0 +1,45 @@
+"""Who is calling: a customer's API key (Bearer) or the operator's admin token."""
+
+from __future__ import annotations
+
+import hmac
+
+from fastapi import Request
+
+from revshare.api.errors import ApiError
+from revshare.api.state import Gateway
+from revshare.ledger.store import ApiKey
+
+__all__ = ["bearer", "gateway_of", "require_admin", "require_customer"]
+
+
+def gateway_of(request: Request) -> Gateway:
+    gateway: Gateway = request.app.state.gateway
+    return gateway
+
+
+def bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+async def require_customer(request: Request) -> ApiKey:
+    """The live API key of this request; 401 without one."""
+    token = bearer(request)
+    if token is None:
+        raise ApiError(401, "missing API key: send 'Authorization: Bearer <key>'", code="missing_api_key")
+    key = await gateway_of(request).keys.lookup(token)
+    if key is None:
+        raise ApiError(401, "incorrect API key provided", code="invalid_api_key")
+    return key
+
+
+async def require_admin(request: Request) -> None:
+    """The operator's admin token; compared in constant time. Customer keys never pass."""
+    token = bearer(request)
+    expected = gateway_of(request).admin_token
+    if token is None or not expected or not hmac.compare_digest(token.encode(), expected.encode()):
+        raise ApiError(401, "admin token required", code="invalid_admin_token")

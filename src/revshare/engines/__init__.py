@@ -1,0 +1,1 @@
+"""How tokens are produced: one small interface (`base.Engine`), one module per kind."""

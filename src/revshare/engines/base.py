@@ -1,0 +1,96 @@
+"""The engine interface: OpenAI-shaped requests in, OpenAI-shaped bodies or chunks out.
+
+Every engine reports token counts into a `UsageMeter` as it goes, so a request cut short by the
+client is still metered with the tokens actually produced. The API layer, not the engine, adds
+the usage chunk a streaming client asked for, from the meter.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from revshare.config import ModelConfig
+
+__all__ = [
+    "Endpoint",
+    "Engine",
+    "EngineError",
+    "EngineUnavailable",
+    "GenerationRequest",
+    "TokenCounter",
+    "UsageMeter",
+]
+
+Endpoint = Literal["chat.completions", "completions"]
+TokenCounter = Callable[[str], int]
+
+
+class EngineError(Exception):
+    """The engine failed to answer. `status` is the HTTP status the client gets."""
+
+    status = 502
+    code = "engine_error"
+
+    def __init__(self, message: str, *, status: int | None = None, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if status is not None:
+            self.status = status
+
+
+class EngineUnavailable(EngineError):
+    """The engine cannot be reached or is not loaded: 503, try again later."""
+
+    status = 503
+    code = "engine_unavailable"
+
+
+@dataclass(slots=True)
+class UsageMeter:
+    """Token counts of one request, updated while it runs.
+
+    `estimated` is set when the engine gave no usage and a tokenizer counted instead.
+    """
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    estimated: bool = False
+    finished: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationRequest:
+    """What to generate. `params` is the validated OpenAI body without model and stream keys."""
+
+    endpoint: Endpoint
+    model: ModelConfig
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+class Engine(abc.ABC):
+    """A source of completions for the models that name it in the catalog."""
+
+    id: str
+
+    async def start(self) -> None:  # noqa: B027 - optional hook
+        """Load or connect; called once at server start."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources; called once at shutdown."""
+
+    @abc.abstractmethod
+    async def complete(self, request: GenerationRequest, meter: UsageMeter) -> dict[str, Any]:
+        """Return the whole OpenAI response body (with `usage`)."""
+
+    @abc.abstractmethod
+    def stream(self, request: GenerationRequest, meter: UsageMeter) -> AsyncIterator[dict[str, Any]]:
+        """Yield OpenAI chunk objects (without any usage-only chunk) as tokens arrive."""
+
+    @abc.abstractmethod
+    def count_tokens(self, model: ModelConfig, text: str) -> int:
+        """Count tokens with the model's tokenizer; used only when the engine reports none."""

@@ -1,0 +1,24 @@
+"""Build the engines a catalog declares."""
+
+from __future__ import annotations
+
+from revshare.config import Catalog
+from revshare.engines.base import Engine
+
+__all__ = ["build_engines"]
+
+
+def build_engines(catalog: Catalog) -> dict[str, Engine]:
+    """One engine object per [[engines]] entry; embedded ones load at `start()`."""
+    engines: dict[str, Engine] = {}
+    for config in catalog.engines:
+        models = [m for m in catalog.models if m.engine == config.id]
+        if config.kind == "embedded":
+            from revshare.engines.embedded import EmbeddedEngine
+
+            engines[config.id] = EmbeddedEngine(config, models)
+        else:
+            from revshare.engines.upstream import UpstreamEngine
+
+            engines[config.id] = UpstreamEngine(config)
+    return engines

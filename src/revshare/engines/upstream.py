@@ -1,0 +1,181 @@
+"""Upstream engine: any OpenAI-compatible server (vLLM, llama.cpp server, Ollama, TGI) over HTTP.
+
+One pooled `httpx.AsyncClient` per engine. On streams the upstream is always asked for usage
+(`stream_options.include_usage`); its usage chunk feeds the meter and is never forwarded as is.
+httpx errors are translated here, once, into EngineError / EngineUnavailable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+
+from revshare.config import EngineConfig, ModelConfig
+from revshare.engines.base import (
+    Engine,
+    EngineError,
+    EngineUnavailable,
+    GenerationRequest,
+    UsageMeter,
+)
+
+__all__ = ["UpstreamEngine"]
+
+_PATHS = {"chat.completions": "/chat/completions", "completions": "/completions"}
+
+
+class UpstreamEngine(Engine):
+    """Forwards requests to an OpenAI-compatible base URL and meters what comes back."""
+
+    def __init__(
+        self,
+        config: EngineConfig,
+        tokenizer: Callable[[ModelConfig, str], int] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        assert config.base_url is not None
+        self.id = config.id
+        self._config = config
+        self._tokenizer = tokenizer
+        headers = {}
+        if config.api_key_env and os.environ.get(config.api_key_env):
+            headers["Authorization"] = f"Bearer {os.environ[config.api_key_env]}"
+        self._client = httpx.AsyncClient(
+            base_url=config.base_url.rstrip("/"),
+            headers=headers,
+            timeout=httpx.Timeout(config.timeout_s, connect=config.connect_timeout_s),
+            limits=httpx.Limits(
+                max_connections=config.max_connections,
+                max_keepalive_connections=config.max_connections,
+            ),
+            transport=transport,
+        )
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    def count_tokens(self, model: ModelConfig, text: str) -> int:
+        if self._tokenizer is not None:
+            return self._tokenizer(model, text)
+        # No tokenizer for this model: about four characters a token for English text. Only used
+        # for records already flagged `estimated`, and never zero for text that was produced.
+        return max(1, (len(text) + 3) // 4) if text else 0
+
+    def _body(self, request: GenerationRequest, stream: bool) -> dict[str, Any]:
+        body = dict(request.params)
+        body["model"] = request.model.served_name
+        body["stream"] = stream
+        if stream:
+            body["stream_options"] = {"include_usage": True}
+        return body
+
+    async def complete(self, request: GenerationRequest, meter: UsageMeter) -> dict[str, Any]:
+        try:
+            response = await self._client.post(_PATHS[request.endpoint], json=self._body(request, False))
+        except httpx.TransportError as exc:
+            raise _unavailable(self.id, exc) from exc
+        if response.status_code >= 400:
+            raise _upstream_error(self.id, response.status_code, response.content)
+        try:
+            data = response.json()
+        except ValueError as exc:
+            raise EngineError(f"engine {self.id!r} returned a body that is not JSON") from exc
+        usage = data.get("usage") or {}
+        if isinstance(usage.get("completion_tokens"), int) and isinstance(usage.get("prompt_tokens"), int):
+            meter.prompt_tokens = usage["prompt_tokens"]
+            meter.completion_tokens = usage["completion_tokens"]
+            details = usage.get("prompt_tokens_details") or {}
+            meter.cached_tokens = int(details.get("cached_tokens") or 0)
+        else:
+            meter.estimated = True
+            meter.prompt_tokens = self.count_tokens(request.model, _prompt_text(request))
+            meter.completion_tokens = self.count_tokens(request.model, _choices_text(data))
+        meter.finished = True
+        return data
+
+    async def stream(
+        self, request: GenerationRequest, meter: UsageMeter
+    ) -> AsyncIterator[dict[str, Any]]:
+        # Until the upstream's usage chunk arrives, the meter holds our own count, kept current
+        # chunk by chunk, so a stream cut short at any point is metered with what was produced.
+        meter.estimated = True
+        meter.prompt_tokens = self.count_tokens(request.model, _prompt_text(request))
+        try:
+            async with self._client.stream(
+                "POST", _PATHS[request.endpoint], json=self._body(request, True)
+            ) as response:
+                if response.status_code >= 400:
+                    raise _upstream_error(self.id, response.status_code, await response.aread())
+                async for line in response.aiter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    payload = line[5:].strip()
+                    if payload == "[DONE]":
+                        break
+                    try:
+                        chunk = json.loads(payload)
+                    except ValueError as exc:
+                        raise EngineError(f"engine {self.id!r} sent a stream event that is not JSON") from exc
+                    usage = chunk.pop("usage", None)
+                    if usage and isinstance(usage.get("completion_tokens"), int):
+                        meter.estimated = False
+                        meter.prompt_tokens = int(usage.get("prompt_tokens") or 0)
+                        meter.completion_tokens = usage["completion_tokens"]
+                        details = usage.get("prompt_tokens_details") or {}
+                        meter.cached_tokens = int(details.get("cached_tokens") or 0)
+                    if not chunk.get("choices"):
+                        continue  # the usage-only chunk: the API layer emits its own
+                    text = _choices_text(chunk)
+                    if text and meter.estimated:
+                        meter.completion_tokens += self.count_tokens(request.model, text)
+                    yield chunk
+        except httpx.TransportError as exc:
+            raise _unavailable(self.id, exc) from exc
+        meter.finished = True
+
+
+def _unavailable(engine_id: str, exc: httpx.TransportError) -> EngineUnavailable:
+    kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "is unreachable"
+    return EngineUnavailable(f"engine {engine_id!r} {kind} ({exc.__class__.__name__})")
+
+
+def _upstream_error(engine_id: str, status: int, body: bytes) -> EngineError:
+    message = ""
+    try:
+        message = str(json.loads(body).get("error", {}).get("message", ""))
+    except (ValueError, AttributeError):
+        pass
+    if 400 <= status < 500 and status not in (401, 403, 404, 429):
+        return EngineError(message or f"engine {engine_id!r} rejected the request", status=400)
+    if status == 429:
+        return EngineUnavailable(f"engine {engine_id!r} is overloaded; retry later")
+    return EngineError(f"engine {engine_id!r} failed with HTTP {status}" + (f": {message}" if message else ""))
+
+
+def _prompt_text(request: GenerationRequest) -> str:
+    if request.endpoint == "completions":
+        prompt = request.params.get("prompt", "")
+        return prompt if isinstance(prompt, str) else "".join(map(str, prompt))
+    parts = []
+    for message in request.params.get("messages", []):
+        content = message.get("content")
+        if isinstance(content, str):
+            parts.append(content)
+        elif isinstance(content, list):
+            parts.extend(str(p.get("text", "")) for p in content if isinstance(p, dict))
+    return "\n".join(parts)
+
+
+def _choices_text(data: dict[str, Any]) -> str:
+    out = []
+    for choice in data.get("choices") or []:
+        if "text" in choice:
+            out.append(choice.get("text") or "")
+        for key in ("message", "delta"):
+            part = choice.get(key) or {}
+            out.append(part.get("content") or "")
+    return "".join(out)

@@ -1,0 +1,1 @@
+"""The durable usage ledger: SQLAlchemy Core tables, the group-commit append path, queries."""

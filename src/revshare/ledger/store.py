@@ -1,0 +1,254 @@
+"""The ledger store: open a database, migrate it, append records, read them back.
+
+SQLite runs in WAL mode with synchronous=NORMAL: a committed record survives a crash of the
+process; a power loss may lose the last transactions not yet checkpointed (docs/ARCHITECTURE.md
+says how to trade that with synchronous=FULL). PostgreSQL is used as configured.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, func, select, update
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from revshare.ledger.schema import api_keys, ledger_state, usage_records
+from revshare.metering.record import Outcome, UsageRecord
+from revshare.money import D
+
+__all__ = ["ApiKey", "Ledger", "LedgerError", "hash_secret"]
+
+KEY_PREFIX = "rsk_"
+
+
+class LedgerError(Exception):
+    """The ledger could not be read or written; the message says which and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    key_id: str
+    customer: str
+    label: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+def hash_secret(secret: str) -> str:
+    """SHA-256 of an API key. Keys carry 190 bits of randomness, so no slow hash is needed."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class Ledger:
+    """A handle on the ledger database. Thread-safe: each call checks out its own connection."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        parsed = make_url(url)
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        kwargs: dict[str, Any] = {"future": True}
+        if self.is_sqlite:
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 10}
+        else:
+            kwargs["pool_pre_ping"] = True
+        self.engine: Engine = create_engine(url, **kwargs)
+        if self.is_sqlite:
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+
+    # schema ---------------------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision."""
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+        try:
+            with self.engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+        except SQLAlchemyError as exc:
+            raise LedgerError(f"cannot migrate the ledger at {self.safe_url}: {exc.orig or exc}") from exc
+
+    @property
+    def safe_url(self) -> str:
+        """The URL with any password hidden, fit for logs."""
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # append ---------------------------------------------------------------------------------
+
+    def append(self, conn: Connection, records: Sequence[UsageRecord]) -> list[int]:
+        """Insert records in one transaction owned by the caller; return their seqs.
+
+        The counter row is bumped first: on PostgreSQL that takes a row lock held until commit,
+        so concurrent writers (several gateway processes) get disjoint, gapless ranges.
+        """
+        n = len(records)
+        last = conn.execute(
+            update(ledger_state)
+            .where(ledger_state.c.id == 1)
+            .values(next_seq=ledger_state.c.next_seq + n)
+            .returning(ledger_state.c.next_seq)
+        ).scalar_one()
+        first = int(last) - n
+        now = datetime.now(UTC)
+        rows = [_to_row(r, first + i, now) for i, r in enumerate(records)]
+        conn.execute(usage_records.insert(), rows)
+        return [first + i for i in range(n)]
+
+    def append_now(self, records: Sequence[UsageRecord]) -> list[int]:
+        """Append in a transaction of its own (CLI and tests; the gateway batches instead)."""
+        with self.engine.begin() as conn:
+            return self.append(conn, records)
+
+    # read -----------------------------------------------------------------------------------
+
+    def records(
+        self,
+        *,
+        customer: str | None = None,
+        after_seq: int = 0,
+        limit: int | None = None,
+        record_id: str | None = None,
+    ) -> list[UsageRecord]:
+        """Records in seq order, optionally one customer's only."""
+        query = select(usage_records).where(usage_records.c.seq > after_seq).order_by(usage_records.c.seq)
+        if customer is not None:
+            query = query.where(usage_records.c.customer == customer)
+        if record_id is not None:
+            query = query.where(usage_records.c.id == record_id)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            return [_from_row(row._mapping) for row in conn.execute(query)]
+
+    def count(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(usage_records)).scalar_one())
+
+    # keys -----------------------------------------------------------------------------------
+
+    def create_key(self, customer: str, label: str = "") -> tuple[ApiKey, str]:
+        """Create a key; return it and its secret, which is shown once and never stored."""
+        key_id = "key_" + secrets.token_hex(6)
+        secret = f"{KEY_PREFIX}{secrets.token_urlsafe(24)}"
+        created = datetime.now(UTC)
+        with self.engine.begin() as conn:
+            conn.execute(
+                api_keys.insert().values(
+                    key_id=key_id, secret_hash=hash_secret(secret), customer=customer,
+                    label=label, created_at=created, revoked_at=None,
+                )
+            )
+        return ApiKey(key_id, customer, label, created, None), secret
+
+    def find_key(self, secret: str) -> ApiKey | None:
+        """The live key with this secret, or None (unknown or revoked)."""
+        query = select(api_keys).where(
+            api_keys.c.secret_hash == hash_secret(secret), api_keys.c.revoked_at.is_(None)
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return _key(row._mapping) if row else None
+
+    def keys(self, customer: str | None = None) -> list[ApiKey]:
+        query = select(api_keys).order_by(api_keys.c.created_at, api_keys.c.key_id)
+        if customer is not None:
+            query = query.where(api_keys.c.customer == customer)
+        with self.engine.connect() as conn:
+            return [_key(row._mapping) for row in conn.execute(query)]
+
+    def revoke_keys(self, key_ids: Iterable[str]) -> int:
+        ids = list(key_ids)
+        if not ids:
+            return 0
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(api_keys)
+                .where(api_keys.c.key_id.in_(ids), api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=datetime.now(UTC))
+            )
+        return int(result.rowcount)
+
+
+def _key(m: Any) -> ApiKey:
+    revoked = m["revoked_at"]
+    return ApiKey(m["key_id"], m["customer"], m["label"], _utc(m["created_at"]), _utc(revoked) if revoked else None)
+
+
+def _to_row(r: UsageRecord, seq: int, appended_at: datetime) -> dict[str, Any]:
+    return {
+        "seq": seq,
+        "id": r.id,
+        "idempotency_key": r.idempotency_key,
+        "started_at": r.started_at,
+        "ended_at": r.ended_at,
+        "customer": r.customer,
+        "key_id": r.key_id,
+        "model": r.model,
+        "licensors": ",".join(r.licensors),
+        "engine": r.engine,
+        "endpoint": r.endpoint,
+        "stream": r.stream,
+        "prompt_tokens": r.prompt_tokens,
+        "completion_tokens": r.completion_tokens,
+        "cached_tokens": r.cached_tokens,
+        "estimated": r.estimated,
+        "outcome": r.outcome.value,
+        "price_version": r.price_version,
+        "amount": format(r.amount, "f"),
+        "currency": r.currency,
+        "error_code": r.error_code,
+        "appended_at": appended_at,
+    }
+
+
+def _from_row(m: Any) -> UsageRecord:
+    return UsageRecord(
+        id=m["id"],
+        seq=int(m["seq"]),
+        idempotency_key=m["idempotency_key"],
+        started_at=_utc(m["started_at"]),
+        ended_at=_utc(m["ended_at"]),
+        customer=m["customer"],
+        key_id=m["key_id"],
+        model=m["model"],
+        licensors=tuple(x for x in m["licensors"].split(",") if x),
+        engine=m["engine"],
+        endpoint=m["endpoint"],
+        stream=bool(m["stream"]),
+        prompt_tokens=int(m["prompt_tokens"]),
+        completion_tokens=int(m["completion_tokens"]),
+        cached_tokens=int(m["cached_tokens"]),
+        estimated=bool(m["estimated"]),
+        outcome=Outcome(m["outcome"]),
+        price_version=m["price_version"],
+        amount=D(m["amount"]),
+        currency=m["currency"],
+        error_code=m["error_code"],
+    )
