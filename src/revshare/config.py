@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from revshare.money import D, MoneyError
+from revshare.settlement.terms import ContractConfig, LicensorConfig, validate_terms
 
 __all__ = [
     "Catalog",
@@ -52,6 +53,16 @@ def _money(value: Any) -> Decimal:
         raise ValueError(str(exc)) from None
     if amount < 0:
         raise ValueError("must not be negative")
+    return amount
+
+
+def _price_money(value: Any) -> Decimal:
+    # At most 6 places: tokens x price / 1e6 is then exact at 12 places, so settlement can
+    # recompute any amount from token sums alone.
+    amount = _money(value)
+    exponent = amount.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -6:
+        raise ValueError("a price per million tokens has at most 6 decimal places")
     return amount
 
 
@@ -131,6 +142,9 @@ class ModelConfig(_Strict):
     base_model: str | None = None
     context_length: int = Field(default=2048, ge=16)
     chat_format: str = "gemma"
+    # Counts tokens when an upstream engine reports no usage: a GGUF file (only its vocabulary
+    # is loaded) or "bundled" for the embedded Gemma package. Without one, counts are rougher.
+    tokenizer: str | None = None
     description: str = ""
 
     @property
@@ -149,7 +163,7 @@ class Price(_Strict):
     effective_from: datetime
 
     _money_in = field_validator("input_per_million", "output_per_million", mode="before")(
-        lambda v: _money(v)
+        lambda v: _price_money(v)
     )
     _time = field_validator("effective_from", mode="before")(lambda v: _utc(v))
 
@@ -179,6 +193,8 @@ class Catalog(_Strict):
     models: tuple[ModelConfig, ...] = ()
     prices: tuple[Price, ...] = ()
     customers: tuple[Customer, ...] = ()
+    licensors: tuple[LicensorConfig, ...] = ()
+    contracts: tuple[ContractConfig, ...] = ()
     source: str = "<catalog>"
 
     @model_validator(mode="after")
@@ -209,6 +225,11 @@ class Catalog(_Strict):
         for i, m in enumerate(self.models):
             if not any(p.model == m.id for p in self.prices):
                 raise _EntryError(("models", i, "id"), f"model {m.id!r} has no entry in [[prices]]")
+        terms_errors = validate_terms(
+            self.licensors, self.contracts, self.models, self.prices, [c.name for c in self.customers]
+        )
+        if terms_errors:
+            raise _EntryError(terms_errors[0].loc, terms_errors[0].message)
         return self
 
     # lookups -------------------------------------------------------------------------------

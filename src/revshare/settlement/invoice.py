@@ -1,0 +1,114 @@
+"""Customer invoices: usage lines per model, direction and price version, then credits.
+
+Each usage line is one rounding (half-even, the currency's minor unit) of tokens x unit price
+/ 1e6; late usage from a closed period gets its own lines. Credits, refunds and discounts
+granted since the last close are subtracted; a negative total is a credit note.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from revshare.money import money_str
+from revshare.settlement.adjustments import Credit
+from revshare.settlement.rating import Cell
+
+__all__ = ["Invoice", "InvoiceCredit", "InvoiceLine", "build_invoices"]
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class InvoiceLine:
+    """Attributes: tokens of `direction`; unit_price per 1M tokens; amount rounded once."""
+
+    model: str
+    direction: str
+    price_version: str
+    late: bool
+    requests: int
+    tokens: int
+    unit_price: Decimal
+    amount: Decimal
+
+    def to_json(self) -> dict[str, Any]:
+        return {"model": self.model, "direction": self.direction, "price_version": self.price_version,
+                "late": self.late, "requests": self.requests, "tokens": self.tokens,
+                "unit_price_per_million": money_str(self.unit_price), "amount": money_str(self.amount)}
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class InvoiceCredit:
+    id: str
+    kind: str
+    date: str
+    reason: str
+    amount: Decimal
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "kind": self.kind, "date": self.date, "reason": self.reason,
+                "amount": money_str(self.amount)}
+
+
+@dataclass(frozen=True, slots=True)
+class Invoice:
+    """One customer's bill for one period in one currency.
+
+    Attributes:
+      number: "<period>/<customer>/<currency>", stable across re-runs.
+      subtotal: sum of lines; credits_total: sum of credits; total_due = subtotal - credits_total.
+    """
+
+    host: str
+    customer: str
+    period: str
+    period_start: datetime
+    period_end: datetime
+    currency: str
+    number: str
+    lines: tuple[InvoiceLine, ...]
+    credits: tuple[InvoiceCredit, ...]
+    subtotal: Decimal
+    credits_total: Decimal
+    total_due: Decimal
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": "revshare.invoice/v1", "host": self.host, "customer": self.customer,
+            "period": self.period, "period_start": self.period_start.isoformat().replace("+00:00", "Z"),
+            "period_end": self.period_end.isoformat().replace("+00:00", "Z"),
+            "currency": self.currency, "number": self.number,
+            "lines": [x.to_json() for x in self.lines], "credits": [c.to_json() for c in self.credits],
+            "subtotal": money_str(self.subtotal), "credits_total": money_str(self.credits_total),
+            "total_due": money_str(self.total_due),
+        }
+
+
+def build_invoices(
+    host: str, period: str, start: datetime, end: datetime, cells: Sequence[Cell], credits: Iterable[Credit]
+) -> tuple[Invoice, ...]:
+    lines: dict[tuple[str, str], dict[tuple[str, str, str, bool], list[Any]]] = {}
+    for c in cells:
+        acc = lines.setdefault((c.customer, c.currency), {}).setdefault(
+            (c.model, c.direction, c.price_version, c.late), [0, 0, c.unit_price, ZERO])
+        acc[0] += c.requests
+        acc[1] += c.tokens
+        acc[3] += c.amount
+    applied: dict[tuple[str, str], list[InvoiceCredit]] = {}
+    for cr in sorted(credits):
+        applied.setdefault((cr.customer, cr.currency), []).append(
+            InvoiceCredit(cr.id, cr.kind, cr.date.isoformat().replace("+00:00", "Z"), cr.reason, cr.amount))
+    invoices = []
+    for customer, currency in sorted(set(lines) | set(applied)):
+        rows = tuple(InvoiceLine(m, d, v, late, a[0], a[1], a[2], a[3])
+                     for (m, d, v, late), a in sorted(lines.get((customer, currency), {}).items()))
+        given = tuple(applied.get((customer, currency), ()))
+        subtotal = sum((r.amount for r in rows), ZERO)
+        credited = sum((c.amount for c in given), ZERO)
+        invoices.append(Invoice(host, customer, period, start, end, currency, f"{period}/{customer}/{currency}",
+                                rows, given, subtotal, credited, subtotal - credited))
+    return tuple(invoices)

@@ -1,0 +1,238 @@
+"""The licensor statement: frozen records, and their JSON form (money as strings).
+
+A statement covers one contract (all its versions) of one licensor for one period. Its JSON is
+what is hashed (`render.statement_hash`) and chained: each statement names the hash of the one
+before it for the same contract.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from revshare.money import money_str
+
+__all__ = [
+    "AdjustmentLine",
+    "LogRef",
+    "SegmentTerms",
+    "Statement",
+    "StatementLine",
+    "StatementTotals",
+    "TierLine",
+]
+
+
+def _t(when: datetime) -> str:
+    return when.isoformat().replace("+00:00", "Z")
+
+
+def _m(amount: Decimal | None) -> str | None:
+    return None if amount is None else money_str(amount)
+
+
+@dataclass(frozen=True, slots=True)
+class LogRef:
+    """Where the period's records sit in the verifiable log (filled by the tlog work).
+
+    Attributes:
+      origin, size, root: the checkpoint that covers the period (root as hex).
+      first_seq, last_seq: the first and last leaf of the period.
+    """
+
+    origin: str
+    size: int
+    root: str
+    first_seq: int
+    last_seq: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"origin": self.origin, "size": self.size, "root": self.root,
+                "first_seq": self.first_seq, "last_seq": self.last_seq}
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentTerms:
+    """The terms in force over one segment [start, end) of the period; `kind` "none": no version."""
+
+    index: int
+    start: datetime
+    end: datetime
+    kind: str
+    basis: str
+    share: Decimal | None
+    tiers: tuple[tuple[Decimal | None, Decimal], ...]
+    royalty: tuple[tuple[str, str, Decimal], ...]
+    minimum_guarantee: Decimal
+    exempt_customers: tuple[str, ...]
+    exempt_keys: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "index": self.index, "start": _t(self.start), "end": _t(self.end), "kind": self.kind,
+            "basis": self.basis, "share": _m(self.share),
+            "tiers": [{"up_to": _m(u), "share": money_str(s)} for u, s in self.tiers],
+            "royalty": [{"models": g, "direction": d, "per_million": money_str(a)} for g, d, a in self.royalty],
+            "minimum_guarantee": money_str(self.minimum_guarantee),
+            "exempt_customers": list(self.exempt_customers), "exempt_keys": list(self.exempt_keys),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class StatementLine:
+    """Usage of one model in one direction over one segment.
+
+    Attributes:
+      requests, tokens: all charged usage; excluded_tokens: of exempt customers or keys.
+      gross: sum of the customers' invoice amounts; excluded: the exempt part; basis = gross - excluded.
+      share: the licensor's earning on this line, rounded once.
+    """
+
+    segment: int
+    model: str
+    direction: str
+    requests: int
+    tokens: int
+    excluded_tokens: int
+    gross: Decimal
+    excluded: Decimal
+    basis: Decimal
+    share: Decimal
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "segment": self.segment, "model": self.model, "direction": self.direction,
+            "requests": self.requests, "tokens": self.tokens, "excluded_tokens": self.excluded_tokens,
+            "gross": money_str(self.gross), "excluded": money_str(self.excluded),
+            "basis": money_str(self.basis), "share": money_str(self.share),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AdjustmentLine:
+    """A dated adjustment: late usage (per model and direction) or a credit piece (per model).
+
+    Attributes:
+      kind: "late_usage", "credit", "refund" or "discount".
+      ref: the credit id, or "late" for late usage.
+      amount: effect on revenue (positive for late usage, negative for credits);
+      excluded: the exempt part of it; basis: its effect on this contract's basis.
+    """
+
+    segment: int
+    kind: str
+    ref: str
+    date: str
+    reason: str
+    model: str
+    direction: str
+    tokens: int
+    excluded_tokens: int
+    amount: Decimal
+    excluded: Decimal
+    basis: Decimal
+    share: Decimal
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "segment": self.segment, "kind": self.kind, "ref": self.ref, "date": self.date,
+            "reason": self.reason, "model": self.model, "direction": self.direction,
+            "tokens": self.tokens, "excluded_tokens": self.excluded_tokens,
+            "amount": money_str(self.amount),
+            "excluded": money_str(self.excluded), "basis": money_str(self.basis),
+            "share": money_str(self.share),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TierLine:
+    """The part of a segment's basis that fell in one marginal band, and what it earned."""
+
+    segment: int
+    lower: Decimal
+    upper: Decimal | None
+    rate: Decimal
+    basis: Decimal
+    share: Decimal
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "segment": self.segment, "lower": money_str(self.lower), "upper": _m(self.upper),
+            "rate": money_str(self.rate), "basis": money_str(self.basis), "share": money_str(self.share),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class StatementTotals:
+    """Sums and the guarantee.
+
+    amount_due = earned + true_up - recouped, where earned = usage_share + adjustments_share.
+    recoupment_after = recoupment_before + true_up (when recoupable) - recouped.
+    """
+
+    gross: Decimal
+    excluded: Decimal
+    basis: Decimal
+    usage_share: Decimal
+    adjustments_basis: Decimal
+    adjustments_share: Decimal
+    earned: Decimal
+    minimum_guarantee: Decimal
+    true_up: Decimal
+    recouped: Decimal
+    amount_due: Decimal
+    recoupment_before: Decimal
+    recoupment_after: Decimal
+
+    def to_json(self) -> dict[str, Any]:
+        names = ("gross", "excluded", "basis", "usage_share", "adjustments_basis", "adjustments_share",
+                 "earned", "minimum_guarantee", "true_up", "recouped", "amount_due",
+                 "recoupment_before", "recoupment_after")
+        return {n: money_str(getattr(self, n)) for n in names}
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """A licensor's statement for one contract and period.
+
+    Attributes:
+      host: the host's name (catalog `server.host_name`); licensor, licensor_name: who is paid.
+      contract: the contract id; period: "YYYY-MM"; currency: the contract's.
+      number: 1 for the contract's first statement, then +1 per period.
+      previous_hash: hex SHA-256 of the previous statement's JSON (JCS), None for the first.
+      log: the checkpoint covering the period; None until the verifiable log fills it in.
+    """
+
+    host: str
+    licensor: str
+    licensor_name: str
+    contract: str
+    period: str
+    period_start: datetime
+    period_end: datetime
+    currency: str
+    number: int
+    previous_hash: str | None
+    segments: tuple[SegmentTerms, ...]
+    lines: tuple[StatementLine, ...]
+    adjustments: tuple[AdjustmentLine, ...]
+    tiers: tuple[TierLine, ...]
+    totals: StatementTotals
+    log: LogRef | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": "revshare.statement/v1",
+            "host": self.host, "licensor": self.licensor, "licensor_name": self.licensor_name,
+            "contract": self.contract, "period": self.period,
+            "period_start": _t(self.period_start), "period_end": _t(self.period_end),
+            "currency": self.currency, "number": self.number, "previous_hash": self.previous_hash,
+            "log": None if self.log is None else self.log.to_json(),
+            "segments": [s.to_json() for s in self.segments],
+            "lines": [line.to_json() for line in self.lines],
+            "adjustments": [a.to_json() for a in self.adjustments],
+            "tiers": [t.to_json() for t in self.tiers],
+            "totals": self.totals.to_json(),
+        }
