@@ -18,7 +18,8 @@ def build_engines(catalog: Catalog) -> dict[str, Engine]:
 
             engines[config.id] = EmbeddedEngine(config, models)
         else:
+            from revshare.engines.tokenizers import catalog_counter
             from revshare.engines.upstream import UpstreamEngine
 
-            engines[config.id] = UpstreamEngine(config)
+            engines[config.id] = UpstreamEngine(config, tokenizer=catalog_counter(catalog))
     return engines

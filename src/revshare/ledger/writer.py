@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from revshare.ledger.store import Ledger, LedgerError
 from revshare.metering.record import UsageRecord
@@ -110,6 +110,11 @@ class GroupCommitWriter:
             with self._ledger.engine.begin() as conn:
                 seqs = self._ledger.append(conn, [p.record for p in batch])
         except SQLAlchemyError as exc:
+            if len(batch) > 1 and isinstance(exc, IntegrityError):
+                # One bad record (a duplicate id) must not sink the others: retry one by one.
+                for p in batch:
+                    self._commit([p])
+                return
             log.error("ledger write failed for %d record(s): %s", len(batch), exc.__class__.__name__)
             error = LedgerError(f"ledger write failed: {exc.__class__.__name__}")
             for p in batch:
