@@ -63,7 +63,8 @@ def _proof(v: dict[str, Any]) -> list[bytes]:
 
 
 needs_vectors = pytest.mark.skipif(
-    not VECTORS.is_dir(), reason=f"test vectors not found at {VECTORS} (clone shared/ beside the repo)"
+    not VECTORS.is_dir(),
+    reason=f"test vectors not found at {VECTORS} (clone shared/ beside the repo)",
 )
 
 

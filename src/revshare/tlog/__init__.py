@@ -123,4 +123,5 @@ __all__ = [
     "verify_consistency",
     "verify_inclusion",
     "verify_json",
+    "verify_receipt",
 ]

@@ -106,9 +106,9 @@ class Verifier:
     @classmethod
     def from_text(cls, vkey: str) -> Verifier:
         """Parse `<name>+<hex key id>+<base64(0x01 || public key)>`."""
-        parts = vkey.split("+")
+        parts = vkey.split("+", 2)  # base64 may itself hold '+'
         if len(parts) != 3:
-            raise MalformedKeyError(f"verifier key has {len(parts)} '+' fields, want 3")
+            raise MalformedKeyError("verifier key: want <name>+<hex id>+<base64>")
         name, hex_id, b64 = parts
         key = decode_key(name, hex_id, b64)
         got, want = bytes.fromhex(hex_id), key_id(name, bytes([ALG_ED25519]) + key)
@@ -159,7 +159,9 @@ class Signature:
 
     def to_line(self) -> str:
         """`— <name> <base64(key id || signature)>` with its newline."""
-        return f"{SIG_PREFIX}{self.name} {base64.b64encode(self.key_id + self.signature).decode()}\n"
+        return (
+            f"{SIG_PREFIX}{self.name} {base64.b64encode(self.key_id + self.signature).decode()}\n"
+        )
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,9 @@ class Receipt:
             raise MalformedReceiptError(f"format {obj.get('format')!r}, want {RECEIPT_FORMAT!r}")
         if set(obj) != {"format", "record", "index", "proof", "checkpoint"}:
             raise MalformedReceiptError(f"receipt has fields {sorted(obj)}")
-        record, index, proof, checkpoint = (obj[k] for k in ("record", "index", "proof", "checkpoint"))
+        record, index, proof, checkpoint = (
+            obj[k] for k in ("record", "index", "proof", "checkpoint")
+        )
         if not isinstance(record, dict):
             raise MalformedReceiptError("record is not a JSON object")
         if type(index) is not int or index < 0:
@@ -109,7 +111,9 @@ class Receipt:
             raise MalformedReceiptError("tlog-proof has no blank line before its checkpoint")
         lines = head.split("\n")
         if lines[0] != TLOG_PROOF_HEADER:
-            raise MalformedReceiptError(f"tlog-proof header {lines[0]!r}, want {TLOG_PROOF_HEADER!r}")
+            raise MalformedReceiptError(
+                f"tlog-proof header {lines[0]!r}, want {TLOG_PROOF_HEADER!r}"
+            )
         if len(lines) < 3 or not lines[1].startswith("extra "):
             raise MalformedReceiptError("tlog-proof has no `extra` line carrying the record")
         try:
@@ -120,7 +124,9 @@ class Receipt:
                 parse_constant=_refuse_float,
             )
         except (binascii.Error, ValueError) as e:
-            raise MalformedReceiptError(f"tlog-proof extra is not a base64 JSON record: {e}") from None
+            raise MalformedReceiptError(
+                f"tlog-proof extra is not a base64 JSON record: {e}"
+            ) from None
         if not isinstance(record, dict):
             raise MalformedReceiptError("tlog-proof extra is not a JSON object")
         index_text = lines[2].removeprefix("index ")

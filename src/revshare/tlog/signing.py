@@ -64,7 +64,7 @@ class HostKey:
     @classmethod
     def from_text(cls, skey: str) -> HostKey:
         """Parse `PRIVATE+KEY+<name>+<hex key id>+<base64(0x01 || seed)>`."""
-        parts = skey.strip().split("+")
+        parts = skey.split("+", 4)  # base64 may itself hold '+'
         if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"]:
             raise MalformedKeyError("signer key: want PRIVATE+KEY+<name>+<hex id>+<base64>")
         _, _, name, hex_id, b64 = parts
@@ -125,7 +125,7 @@ class HostKey:
         mode = stat.S_IMODE(p.stat().st_mode)
         if mode & 0o077:
             raise InsecureKeyFileError(str(p), mode)
-        return cls.from_text(p.read_text())
+        return cls.from_text(p.read_text().rstrip("\n"))
 
 
 def verify_json(obj: object, signature: str, verifier: Verifier | str) -> None:
