@@ -31,7 +31,7 @@ config_app = typer.Typer(help="Check a catalog.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(config_app, name="config")
 
-out = Console(highlight=False)
+out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False)
 
 ConfigOption = Annotated[
