@@ -90,15 +90,16 @@ def aggregate_sql(window: Window) -> Select[Any]:
     prompt_tokens, completion_tokens. Turn each row into `UsageAggregate(*row)` (cast `late`
     with bool() on backends that return 0/1), then `sort_aggregates()`. Shape (SQLite)::
 
-        SELECT customer, key_id, model, price_version,
-               CASE WHEN t < :cut1 THEN 0 WHEN t < :cut2 THEN 1 ... ELSE n END AS segment,
-               started_at < :start AS late,
+        SELECT customer, key_id, model, price_version, segment, late,
                count(*), sum(prompt_tokens), sum(completion_tokens)
-        FROM usage_records  -- t = CASE WHEN started_at < :start THEN appended_at ELSE started_at END
-        WHERE outcome IN ('ok', 'client_disconnect')
-          AND appended_at < :closed_at
-          AND ((started_at >= :start AND started_at < :end)
-               OR (started_at < :start AND appended_at >= :late_after))
+        FROM (SELECT customer, key_id, model, price_version, prompt_tokens, completion_tokens,
+                     CASE WHEN t < :cut1 THEN 0 WHEN t < :cut2 THEN 1 ... ELSE n END AS segment,
+                     CASE WHEN started_at < :start THEN 1 ELSE 0 END AS late
+              FROM usage_records  -- t: appended_at for late rows, else started_at
+              WHERE outcome IN ('ok', 'client_disconnect')
+                AND appended_at < :closed_at
+                AND ((started_at >= :start AND started_at < :end)
+                     OR (started_at < :start AND appended_at >= :late_after))) AS charged
         GROUP BY customer, key_id, model, price_version, segment, late
     """
     # Imported here: the settlement package must load without SQLAlchemy (a licensor's verifier).
@@ -123,20 +124,21 @@ def aggregate_sql(window: Window) -> Select[Any]:
     if window.closed_at is not None:
         conditions.append(u.c.appended_at < window.closed_at)
     late_col = case((is_late, literal(True)), else_=false()) if window.late_after else false()
-    seg_col = segment.label("segment")
-    late_label = late_col.label("late")
-    return (
+    # Segment and late are computed per row in a subquery and grouped by column, which every
+    # backend accepts (PostgreSQL refuses to match a bound CASE in GROUP BY to the select list).
+    rows = (
         select(
-            u.c.customer,
-            u.c.key_id,
-            u.c.model,
-            u.c.price_version,
-            seg_col,
-            late_label,
-            func.count().label("requests"),
-            func.sum(u.c.prompt_tokens).label("prompt_tokens"),
-            func.sum(u.c.completion_tokens).label("completion_tokens"),
+            u.c.customer, u.c.key_id, u.c.model, u.c.price_version,
+            segment.label("segment"), late_col.label("late"), u.c.prompt_tokens, u.c.completion_tokens,
         )
         .where(and_(*conditions))
-        .group_by(u.c.customer, u.c.key_id, u.c.model, u.c.price_version, seg_col, late_label)
+        .subquery("charged")
     )
+    keys = (rows.c.customer, rows.c.key_id, rows.c.model, rows.c.price_version, rows.c.segment, rows.c.late)
+    return select(
+        *keys,
+        func.count().label("requests"),
+        func.sum(rows.c.prompt_tokens).label("prompt_tokens"),
+        func.sum(rows.c.completion_tokens).label("completion_tokens"),
+    ).group_by(*keys)
+

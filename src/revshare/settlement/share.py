@@ -70,9 +70,11 @@ def tier_earning(version: ContractConfig, x: Decimal) -> Decimal:
 def _terms(index: int, window: Window, version: ContractConfig | None) -> SegmentTerms:
     start, end = window.edges[index], window.edges[index + 1]
     if version is None:
-        return SegmentTerms(index, start, end, "none", "", None, (), (), ZERO, (), ())
+        return SegmentTerms(index, start, end, "none", (), "", None, (), (), ZERO, (), ())
     return SegmentTerms(
-        index, start, end, version.kind, version.basis, version.share,
+        index, start, end, version.kind,
+        (*version.models, *((f"lineage:{version.lineage}",) if version.lineage else ())),
+        version.basis, version.share,
         tuple((t.up_to, t.share) for t in version.tiers or ()),
         tuple((r.models, r.direction, r.per_million) for r in version.royalty or ()),
         version.minimum_guarantee, version.exempt_customers, version.exempt_keys,

@@ -55,12 +55,16 @@ class LogRef:
 
 @dataclass(frozen=True, slots=True)
 class SegmentTerms:
-    """The terms in force over one segment [start, end) of the period; `kind` "none": no version."""
+    """The terms in force over one segment [start, end) of the period; `kind` "none": no version.
+
+    `scope` lists the version's model globs and, as "lineage:<model>", its lineage root.
+    """
 
     index: int
     start: datetime
     end: datetime
     kind: str
+    scope: tuple[str, ...]
     basis: str
     share: Decimal | None
     tiers: tuple[tuple[Decimal | None, Decimal], ...]
@@ -72,7 +76,7 @@ class SegmentTerms:
     def to_json(self) -> dict[str, Any]:
         return {
             "index": self.index, "start": _t(self.start), "end": _t(self.end), "kind": self.kind,
-            "basis": self.basis, "share": _m(self.share),
+            "scope": list(self.scope), "basis": self.basis, "share": _m(self.share),
             "tiers": [{"up_to": _m(u), "share": money_str(s)} for u, s in self.tiers],
             "royalty": [{"models": g, "direction": d, "per_million": money_str(a)} for g, d, a in self.royalty],
             "minimum_guarantee": money_str(self.minimum_guarantee),

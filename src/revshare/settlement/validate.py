@@ -80,14 +80,23 @@ def validate_summary(
 
 
 def _gross_ties(s: Statement, invoices: Sequence[Invoice]) -> list[SettlementError]:
-    """A one-segment statement's gross per (model, direction) equals the invoices' current usage."""
-    errors = []
+    """Gross per (model, direction), summed over segments, equals the invoices' current usage.
+
+    Only checkable when one scope is in force over the whole period (else part of the usage
+    is rightly outside the statement).
+    """
+    if any(seg.kind == "none" or seg.scope != s.segments[0].scope for seg in s.segments):
+        return []
+    stated: dict[tuple[str, str], Decimal] = {}
     for line in s.lines:
+        stated[(line.model, line.direction)] = stated.get((line.model, line.direction), ZERO) + line.gross
+    errors = []
+    for (model, direction), gross in sorted(stated.items()):
         billed = sum((x.amount for i in invoices if i.currency == s.currency for x in i.lines
-                      if x.model == line.model and x.direction == line.direction and not x.late), ZERO)
-        if billed != line.gross:
-            errors.append(_err(f"statement {s.contract} {s.period} line {line.model}/{line.direction}",
-                               "gross (vs invoices)", line.gross, billed))
+                      if x.model == model and x.direction == direction and not x.late), ZERO)
+        if billed != gross:
+            errors.append(_err(f"statement {s.contract} {s.period} line {model}/{direction}",
+                               "gross (vs invoices)", gross, billed))
     return errors
 
 
@@ -96,8 +105,7 @@ def validate_settlement(result: SettlementResult) -> list[SettlementError]:
     errors: list[SettlementError] = []
     for s in result.statements:
         errors += validate_statement(s)
-        if len(s.segments) == 1:
-            errors += _gross_ties(s, result.invoices)
+        errors += _gross_ties(s, result.invoices)
     for i in result.invoices:
         errors += validate_invoice(i)
     for summary in result.summaries:
