@@ -207,6 +207,9 @@ def test_memory_store_refuses_gaps_and_rewrites() -> None:
     with pytest.raises(ValueError, match="another hash"):
         store.put_many([((0, 0), LEAVES[1])], 1)
     store.put_many([((0, 0), LEAVES[0])], 1)  # same hash again: harmless
+    with pytest.raises(MissingNodeError):  # all or nothing: the good node is rolled back
+        store.put_many([((0, 1), LEAVES[1]), ((1, 0), LEAVES[9]), ((3, 1), LEAVES[3])], 2)
+    assert store.size() == 1
     assert store.get_many([(0, 0), (0, 1), (5, 0)]) == {(0, 0): LEAVES[0]}
 
 

@@ -68,7 +68,7 @@ def leaf_data(projection: Mapping[str, object]) -> bytes:
 
 def leaf_hash(projection: Mapping[str, object]) -> bytes:
     """hash_leaf(leaf_data(projection)): the tree leaf of one record."""
-    return hash_leaf(leaf_data(projection))
+    return _sha256(LEAF_PREFIX + leaf_data(projection)).digest()
 
 
 def _refuse_floats(value: object, path: str) -> None:

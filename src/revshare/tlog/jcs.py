@@ -47,9 +47,12 @@ def is_plain(value: object, depth: int = 0) -> bool:
     if depth >= _MAX_DEPTH:
         return False
     if t is dict:
-        for k, v in value.items():  # type: ignore[attr-defined]
-            if type(k) is not str or not k.isascii():
+        try:  # one C call checks every key is an ASCII str
+            if not "".join(value).isascii():  # type: ignore[arg-type]
                 return False
+        except TypeError:
+            return False
+        for v in value.values():  # type: ignore[attr-defined]
             tv = type(v)
             if tv is str or v is None or tv is bool:
                 continue
@@ -61,7 +64,13 @@ def is_plain(value: object, depth: int = 0) -> bool:
                 return False
         return True
     if t is list:
-        return all(is_plain(v, depth + 1) for v in value)  # type: ignore[attr-defined]
+        for v in value:  # type: ignore[attr-defined]
+            tv = type(v)
+            if tv is str or v is None or tv is bool:
+                continue
+            if not is_plain(v, depth + 1):
+                return False
+        return True
     return False
 
 

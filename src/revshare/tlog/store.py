@@ -75,30 +75,29 @@ class MemoryStore:
         return out
 
     def put_many(self, nodes: Sequence[tuple[NodeKey, bytes]], size: int) -> None:
-        """Append `nodes` (each level in index order, no gaps) and set the size."""
-        # Check everything first, so a refused batch leaves the store untouched.
-        stored = [len(row) // HASH_SIZE for row in self._levels]
-        lengths = list(stored)
-        for (level, index), digest in nodes:
-            if len(digest) != HASH_SIZE:
-                raise ValueError(f"node ({level}, {index}) has {len(digest)} bytes, want 32")
-            while level >= len(lengths):
-                lengths.append(0)
-                stored.append(0)
-            if index > lengths[level]:
-                raise MissingNodeError(level, lengths[level])
-            if index == lengths[level]:
-                lengths[level] += 1
-            elif index >= stored[level] or self._node(level, index) != digest:
-                raise ValueError(f"node ({level}, {index}) already holds another hash")
-        for (level, index), digest in nodes:
-            while level >= len(self._levels):
-                self._levels.append(bytearray())
-            row = self._levels[level]
-            if index * HASH_SIZE == len(row):
-                row += digest
-        self._size = size
+        """Append `nodes` (each level in index order, no gaps) and set the size.
 
-    def _node(self, level: int, index: int) -> bytes:
-        start = index * HASH_SIZE
-        return bytes(self._levels[level][start : start + HASH_SIZE])
+        All or nothing: on a refused node, every row is cut back to where it was.
+        """
+        levels = self._levels
+        saved = [len(row) for row in levels]
+        try:
+            for (level, index), digest in nodes:
+                if len(digest) != HASH_SIZE:
+                    raise ValueError(f"node ({level}, {index}) has {len(digest)} bytes, want 32")
+                while level >= len(levels):
+                    levels.append(bytearray())
+                    saved.append(0)
+                row = levels[level]
+                start = index * HASH_SIZE
+                if start == len(row):
+                    row += digest
+                elif start > len(row):
+                    raise MissingNodeError(level, len(row) // HASH_SIZE)
+                elif start >= saved[level] or row[start : start + HASH_SIZE] != digest:
+                    raise ValueError(f"node ({level}, {index}) already holds another hash")
+        except BaseException:
+            for row, length in zip(levels, saved, strict=True):
+                del row[length:]
+            raise
+        self._size = size

@@ -1,0 +1,157 @@
+"""Benchmark revshare.tlog: leaves per second on the append path, and proof latency.
+
+    PYTHONPATH=src python bench/tlog.py [--leaves 1000000] [--proofs 1000]
+
+Each figure comes with a baseline measured in the same run (plain hashlib SHA-256 of the
+same leaf bytes; the rfc8785 reference canonicalizer), so results from different machines
+compare as ratios. Record generation is not timed; records are made in chunks to bound
+memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import random
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import rfc8785
+
+from revshare.tlog import (
+    MemoryStore,
+    MerkleTree,
+    hash_leaf,
+    leaf_data,
+    leaf_hash,
+    verify_consistency,
+    verify_inclusion,
+)
+
+CHUNK = 50_000
+
+
+def record(seq: int) -> dict[str, Any]:
+    """A usage-record projection shaped like DESIGN.md's minimum record."""
+    return {
+        "seq": seq,
+        "record_id": f"01J9ZK3F5V8Q2M7T4X{seq:08d}",
+        "idempotency_key": f"idem-{seq * 7919 % 1_000_003:07d}",
+        "started_at": "2025-01-01T00:00:00.123456Z",
+        "ended_at": "2025-01-01T00:00:01.654321Z",
+        "customer": f"cust-{seq % 97}",
+        "key": f"key_{seq % 1013:04d}",
+        "model": "gemma-3-270m",
+        "licensors": ["google", "acme-ft"],
+        "engine": "llama.cpp",
+        "prompt_tokens": 100 + seq % 4000,
+        "completion_tokens": seq % 512,
+        "cached_tokens": 0,
+        "outcome": "ok",
+        "price_book": "2025-01",
+        "amount": f"0.{seq % 10**12:012d}",
+        "currency": "USD",
+        "estimated": False,
+    }
+
+
+def timed(fn: Callable[[], object]) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def median_us(samples: list[float]) -> float:
+    return statistics.median(samples) * 1e6
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--leaves", type=int, default=1_000_000)
+    ap.add_argument("--proofs", type=int, default=1000)
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args()
+    n = args.leaves
+
+    integrated = MerkleTree(MemoryStore())  # JCS + leaf hash + append
+    prehashed = MerkleTree(MemoryStore())  # leaf hash + append, JCS done beforehand
+    t_integrated = t_jcs = t_append = t_sha = 0.0
+    sample_rfc8785: list[dict[str, Any]] = []
+    sha256 = hashlib.sha256
+    clock = time.perf_counter
+    for start in range(0, n, CHUNK):
+        chunk = [record(i) for i in range(start, min(start + CHUNK, n))]
+        if not sample_rfc8785:
+            sample_rfc8785 = chunk[:20_000]
+        t0 = clock()
+        integrated.append_many(leaf_hash(r) for r in chunk)
+        t1 = clock()
+        datas = [leaf_data(r) for r in chunk]
+        t2 = clock()
+        prehashed.append_many(hash_leaf(d) for d in datas)
+        t3 = clock()
+        for d in datas:
+            sha256(d).digest()
+        t4 = clock()
+        t_integrated += t1 - t0
+        t_jcs += t2 - t1
+        t_append += t3 - t2
+        t_sha += t4 - t3
+    assert integrated.root() == prehashed.root()
+
+    m = len(sample_rfc8785)
+    t_ref = timed(lambda: [rfc8785.dumps(r) for r in sample_rfc8785]) / m
+    t_fast = timed(lambda: [leaf_data(r) for r in sample_rfc8785]) / m
+    for r in sample_rfc8785[:1000]:
+        assert leaf_data(r) == rfc8785.dumps(r)
+
+    rng = random.Random(args.seed)
+    tree = integrated
+    incl_gen, incl_ver, cons_gen, cons_ver = [], [], [], []
+    root = tree.root()
+    for _ in range(args.proofs):
+        i = rng.randrange(n)
+        t = time.perf_counter()
+        p = tree.inclusion_proof(i)
+        incl_gen.append(time.perf_counter() - t)
+        leaf = tree.leaf_hash(i)
+        t = time.perf_counter()
+        verify_inclusion(i, n, leaf, p, root)
+        incl_ver.append(time.perf_counter() - t)
+
+        size1 = rng.randrange(1, n + 1)
+        root1 = tree.root(size1)
+        t = time.perf_counter()
+        c = tree.consistency_proof(size1)
+        cons_gen.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        verify_consistency(size1, n, c, root1, root)
+        cons_ver.append(time.perf_counter() - t)
+
+    rows = [
+        ("append: JCS + leaf hash + append (integrated)", f"{n / t_integrated:,.0f} leaves/s"),
+        ("append: leaf hash + append (JCS excluded)", f"{n / t_append:,.0f} leaves/s"),
+        ("  JCS alone (fast path)", f"{n / t_jcs:,.0f} leaves/s"),
+        ("  baseline: hashlib.sha256 of the same bytes", f"{n / t_sha:,.0f} leaves/s"),
+        ("  integrated / baseline", f"{t_integrated / t_sha:.1f}x the baseline's time"),
+        ("JCS per record: fast path", f"{t_fast * 1e6:.1f} us"),
+        ("JCS per record: rfc8785 reference", f"{t_ref * 1e6:.1f} us ({t_ref / t_fast:.1f}x)"),
+        (
+            "  integrated if rfc8785 were used",
+            f"{1 / (t_ref + (t_integrated / n - t_fast)):,.0f} leaves/s",
+        ),
+        (f"inclusion proof, median of {args.proofs}: generate", f"{median_us(incl_gen):.1f} us"),
+        ("inclusion proof: verify", f"{median_us(incl_ver):.1f} us"),
+        (f"consistency proof, median of {args.proofs}: generate", f"{median_us(cons_gen):.1f} us"),
+        ("consistency proof: verify", f"{median_us(cons_ver):.1f} us"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    print(f"revshare.tlog bench: {n:,} leaves, MemoryStore, root {root.hex()[:16]}...")
+    for k, v in rows:
+        print(f"  {k:<{width}}  {v}")
+
+
+if __name__ == "__main__":
+    main()
