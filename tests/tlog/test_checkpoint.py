@@ -16,7 +16,14 @@ from revshare.tlog import (
     CheckpointRootHashError,
     CheckpointSizeError,
     CheckpointTooShortError,
+    EmptyTreeProofError,
     MalformedCheckpointError,
+    MemoryStore,
+    MerkleTree,
+    OriginMismatchError,
+    RootMismatchError,
+    hash_leaf,
+    verify_checkpoint_consistency,
 )
 
 ROOT = base64.b64decode("CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=")
@@ -83,3 +90,17 @@ def test_constructor_checks() -> None:
         Checkpoint("o", -1, ROOT)
     with pytest.raises(CheckpointOriginError):
         Checkpoint("two\nlines", 1, ROOT)
+
+
+def test_checkpoint_consistency() -> None:
+    tree = MerkleTree(MemoryStore())
+    tree.append_many(hash_leaf(bytes([i])) for i in range(11))
+    old, new = Checkpoint("log", 6, tree.root(6)), Checkpoint("log", 11, tree.root())
+    proof = tree.consistency_proof(6, 11)
+    verify_checkpoint_consistency(old, new, proof)
+    with pytest.raises(OriginMismatchError):
+        verify_checkpoint_consistency(old, Checkpoint("other", 11, tree.root()), proof)
+    with pytest.raises(RootMismatchError):
+        verify_checkpoint_consistency(Checkpoint("log", 6, tree.root(5)), new, proof)
+    with pytest.raises(EmptyTreeProofError):
+        verify_checkpoint_consistency(Checkpoint("log", 0, tree.root(0)), new, [])

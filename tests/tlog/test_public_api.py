@@ -24,6 +24,7 @@ PUBLIC = {
     # proofs
     "root_from_consistency_proof",
     "root_from_inclusion_proof",
+    "verify_checkpoint_consistency",
     "verify_consistency",
     "verify_inclusion",
     # checkpoints, notes, keys

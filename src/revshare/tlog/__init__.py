@@ -7,7 +7,7 @@ revshare imports. See docs/TLOG.md.
 
 from __future__ import annotations
 
-from revshare.tlog.checkpoint import Checkpoint
+from revshare.tlog.checkpoint import Checkpoint, verify_checkpoint_consistency
 from revshare.tlog.errors import (
     CheckpointExtensionError,
     CheckpointNewlineError,
@@ -120,6 +120,7 @@ __all__ = [
     "root_from_consistency_proof",
     "root_from_inclusion_proof",
     "sign_note",
+    "verify_checkpoint_consistency",
     "verify_consistency",
     "verify_inclusion",
     "verify_json",

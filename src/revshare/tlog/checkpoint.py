@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from revshare.tlog.errors import (
@@ -22,10 +23,12 @@ from revshare.tlog.errors import (
     CheckpointRootHashError,
     CheckpointSizeError,
     CheckpointTooShortError,
+    OriginMismatchError,
 )
 from revshare.tlog.hashing import HASH_SIZE
+from revshare.tlog.proof import verify_consistency
 
-__all__ = ["Checkpoint"]
+__all__ = ["Checkpoint", "verify_checkpoint_consistency"]
 
 
 @dataclass(frozen=True)
@@ -93,3 +96,14 @@ def _parse_root(text: str) -> bytes:
     if len(root) != HASH_SIZE or base64.b64encode(root).decode() != text:
         raise CheckpointRootHashError(f"root hash {text!r}: want base64 of {HASH_SIZE} bytes")
     return root
+
+
+def verify_checkpoint_consistency(old: Checkpoint, new: Checkpoint, proof: Sequence[bytes]) -> None:
+    """Check that checkpoint `new` extends `old` of the same log (RFC 9162 section 2.1.4.2).
+
+    Sizes and roots come from the (already verified) checkpoints, never from the proof's
+    sender. Same size-0 policy as verify_consistency: an old size of 0 is refused.
+    """
+    if old.origin != new.origin:
+        raise OriginMismatchError(new.origin, old.origin)
+    verify_consistency(old.size, new.size, proof, old.root_hash, new.root_hash)

@@ -31,9 +31,9 @@ nothing here knows about HTTP.
     │   ├── UnknownKeyError          no signature from any known key
     │   ├── InvalidSignatureError    a known key's signature does not verify
     │   └── InsecureKeyFileError     a private key file readable by group or others
+    ├── OriginMismatchError          a checkpoint of another log than the one expected
     └── ReceiptError
-        ├── MalformedReceiptError    receipt JSON or tlog-proof text not in our form
-        └── OriginMismatchError      checkpoint origin is not the log the caller trusts
+        └── MalformedReceiptError    receipt JSON or tlog-proof text not in our form
 """
 
 from __future__ import annotations
@@ -239,8 +239,8 @@ class MalformedReceiptError(ReceiptError, ValueError):
     """Receipt text that is not in our JSON or C2SP tlog-proof form."""
 
 
-class OriginMismatchError(ReceiptError):
-    """The checkpoint names another log than the one the caller trusts."""
+class OriginMismatchError(TlogError):
+    """A checkpoint names another log than the one the caller expects."""
 
     def __init__(self, got: str, want: str) -> None:
         super().__init__(f"checkpoint origin {got!r}, want {want!r}")
