@@ -1,0 +1,3 @@
+from revshare.cli import main
+
+main()

@@ -1,0 +1,78 @@
+"""`revshare serve`: the gateway, and the demo banner of `make run`."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+from typing import Annotated
+
+import typer
+
+from revshare.cli._common import (
+    DEFAULT_CONFIG,
+    ConfigOption,
+    app,
+    catalog_or_exit,
+    fail,
+    ledger_or_exit,
+    out,
+)
+from revshare.config import Catalog
+
+
+@app.command()
+def serve(
+    config: ConfigOption = DEFAULT_CONFIG,
+    host: Annotated[str | None, typer.Option(help="Address to listen on [default: server.host]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [default: server.port]")] = None,
+    demo: Annotated[bool, typer.Option(help="Create a fresh key for the 'demo' customer and print how to call the gateway with it.")] = False,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+) -> None:
+    """Start the OpenAI-compatible gateway.
+
+    Example: revshare serve --config revshare.toml --port 8000
+    """
+    catalog = catalog_or_exit(config)
+    try:
+        import uvicorn
+
+        from revshare.api.app import create_app
+    except ImportError:
+        fail("serving needs the server extras: pip install 'revshare[server,embedded]'")
+    host = host or catalog.server.host
+    port = port or catalog.server.port
+    ledger = ledger_or_exit(catalog)
+    admin_token = os.environ.get(catalog.server.admin_token_env) or ""
+    generated_admin = not admin_token
+    if generated_admin:
+        admin_token = "rsa_" + secrets.token_urlsafe(24)
+    demo_key = None
+    if demo:
+        if catalog.customer("demo") is None:
+            fail(f"{catalog.source}: --demo needs a customer named 'demo' in [[customers]]")
+        ledger.revoke_keys(k.key_id for k in ledger.keys("demo") if k.label == "demo" and k.revoked_at is None)
+        _, demo_key = ledger.create_key("demo", label="demo")
+    _banner(catalog, host, port, demo_key, admin_token if generated_admin else None)
+    uvicorn.run(create_app(catalog, admin_token=admin_token, ledger=ledger), host=host, port=port,
+                log_level=log_level, access_log=False)
+
+
+def _banner(catalog: Catalog, host: str, port: int, demo_key: str | None, admin_token: str | None) -> None:
+    base = f"http://{host}:{port}"
+    model = catalog.models[0].id if catalog.models else "MODEL"
+    out.print(f"[bold]revshare[/] gateway on {base}  (catalog {catalog.source}, ledger {catalog.database_url()})")
+    if admin_token:
+        out.print(f"admin token for this run (set ${catalog.server.admin_token_env} to fix one): {admin_token}")
+    if demo_key:
+        body = json.dumps({"model": model, "messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 32})
+        out.print("\nTry it with curl:\n")
+        print(f"curl -s {base}/v1/chat/completions -H 'Authorization: Bearer {demo_key}' "
+              f"-H 'Content-Type: application/json' -d '{body}'")
+        out.print("\nor with the openai SDK (pip install openai):\n")
+        print(f'python -c "from openai import OpenAI; c = OpenAI(base_url=\'{base}/v1\', api_key=\'{demo_key}\'); '
+              f"print(c.chat.completions.create(model='{model}', max_tokens=32, "
+              f"messages=[{{'role': 'user', 'content': 'Say hello.'}}]).choices[0].message.content)\"")
+        out.print("\nThen see what was metered: [bold].venv/bin/revshare usage[/]\n")
+    sys.stdout.flush()
