@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -84,7 +83,9 @@ async def one(session: aiohttp.ClientSession, url: str, headers: dict[str, str],
     return time.perf_counter() - start
 
 
-async def load(url: str, headers: dict[str, str], concurrency: int, total: int, stream: bool) -> tuple[list[float], float]:
+async def load(
+    url: str, headers: dict[str, str], concurrency: int, total: int, stream: bool
+) -> tuple[list[float], float]:
     headers = {**headers, "Content-Type": "application/json"}
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:

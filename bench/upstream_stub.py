@@ -44,7 +44,8 @@ def make_app(tokens: int = 16, report_usage: bool = True) -> Any:
         created = int(time.time())
         if not request.get("stream"):
             if chat:
-                choice = {"index": 0, "message": {"role": "assistant", "content": "tok " * tokens}, "finish_reason": "length"}
+                message = {"role": "assistant", "content": "tok " * tokens}
+                choice = {"index": 0, "message": message, "finish_reason": "length"}
             else:
                 choice = {"index": 0, "text": "tok " * tokens, "finish_reason": "length"}
             reply: dict[str, Any] = {"id": "stub-1", "object": "chat.completion" if chat else "text_completion",

@@ -147,7 +147,7 @@ def model_path() -> str:
         from revshare.engines.embedded import default_model_path
 
         return default_model_path()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         if os.environ.get("CI"):
             pytest.fail(f"the embedded model must be installed in CI: {exc}")
         pytest.skip(f"embedded model not installed: {exc}")

@@ -13,11 +13,11 @@ import time
 from pathlib import Path
 
 import pytest
+from tests.conftest import REPO, free_port
 from typer.testing import CliRunner
 
 from revshare.cli import app
 from revshare.ledger.store import Ledger
-from tests.conftest import REPO, free_port
 
 runner = CliRunner()
 

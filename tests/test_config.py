@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from tests.conftest import REPO, catalog_dict
 
 from revshare.config import ConfigError, load_catalog, parse_catalog
-from tests.conftest import REPO, catalog_dict
 
 
 def errors_of(raw: dict) -> str:

@@ -13,6 +13,7 @@ import os
 import tomllib
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -26,6 +27,7 @@ __all__ = [
     "ConfigError",
     "Customer",
     "EngineConfig",
+    "LogConfig",
     "ModelConfig",
     "Price",
     "ServerConfig",
@@ -99,6 +101,16 @@ class ServerConfig(_Strict):
     # for more before it commits what it has.
     commit_batch_max: int = Field(default=256, ge=1, le=10_000)
     commit_wait_ms: float = Field(default=0.0, ge=0.0, le=100.0)
+
+
+class LogConfig(_Strict):
+    """The verifiable log (docs/TLOG.md): how often to integrate and sign, names, key file."""
+
+    interval_s: float = Field(default=2.0, gt=0, le=3600)
+    # Origins are `<origin_prefix>/<log id>`; default `<server.host_name>/revshare`.
+    origin_prefix: str | None = Field(default=None, pattern=r"^[^\s+]+$")
+    # The host's Ed25519 signing key; default `<server.data_dir>/log.key`, created on first start.
+    key_path: str | None = None
 
 
 class EngineConfig(_Strict):
@@ -189,6 +201,7 @@ class Catalog(_Strict):
     """The whole validated catalog. Immutable; reload it to change it."""
 
     server: ServerConfig = ServerConfig()
+    log: LogConfig = LogConfig()
     engines: tuple[EngineConfig, ...] = ()
     models: tuple[ModelConfig, ...] = ()
     prices: tuple[Price, ...] = ()
@@ -234,14 +247,27 @@ class Catalog(_Strict):
 
     # lookups -------------------------------------------------------------------------------
 
+    # Lookups run on every request: index once (the catalog is immutable).
+    @cached_property
+    def _models_by_id(self) -> dict[str, ModelConfig]:
+        return {m.id: m for m in self.models}
+
+    @cached_property
+    def _customers_by_name(self) -> dict[str, Customer]:
+        return {c.name: c for c in self.customers}
+
+    @cached_property
+    def _chains(self) -> dict[str, tuple[str, ...]]:
+        return {}
+
     def model(self, model_id: str) -> ModelConfig | None:
-        return next((m for m in self.models if m.id == model_id), None)
+        return self._models_by_id.get(model_id)
 
     def engine(self, engine_id: str) -> EngineConfig:
         return next(e for e in self.engines if e.id == engine_id)
 
     def customer(self, name: str) -> Customer | None:
-        return next((c for c in self.customers if c.name == name), None)
+        return self._customers_by_name.get(name)
 
     def _lineage(self, model_id: str) -> list[ModelConfig]:
         chain: list[ModelConfig] = []
@@ -256,11 +282,15 @@ class Catalog(_Strict):
 
     def licensor_chain(self, model_id: str) -> tuple[str, ...]:
         """Licensors of a model by lineage: its own first, then its base model's, and so on."""
+        cached = self._chains.get(model_id)
+        if cached is not None:
+            return cached
         names: list[str] = []
         for m in self._lineage(model_id):
             if m.licensor and m.licensor not in names:
                 names.append(m.licensor)
-        return tuple(names)
+        self._chains[model_id] = tuple(names)
+        return self._chains[model_id]
 
     def price_at(self, model_id: str, when: datetime) -> Price | None:
         """The price version in force for a model at a moment, or None before the first one."""

@@ -35,7 +35,7 @@ class MoneyError(ValueError):
     """An amount that cannot be money: a float, NaN, infinity or unparsable text."""
 
 
-def D(value: str | int | Decimal) -> Decimal:  # noqa: N802 - beancount's name, on purpose
+def D(value: str | int | Decimal) -> Decimal:
     """Build a Decimal from text, an int or a Decimal; refuse floats and non-finite values."""
     if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
         raise MoneyError(f"money must be a string, int or Decimal, not {type(value).__name__}")

@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
+from tests.conftest import Running, catalog_dict, free_port, running_gateway
 
 from revshare.config import parse_catalog
-from tests.conftest import Running, catalog_dict, free_port, running_gateway
 
 MODEL = "gemma-3-270m"
 CHAT = "/v1/chat/completions"

@@ -17,10 +17,10 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
+from tests.conftest import REPO, Running, ServerThread, catalog_dict, free_port, running_gateway
 
 from revshare.config import parse_catalog
 from revshare.metering.record import Outcome
-from tests.conftest import REPO, Running, ServerThread, catalog_dict, free_port, running_gateway
 
 MODEL = "gemma-3-270m"
 MESSAGES = [{"role": "user", "content": "Name three colours."}]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["ChatCompletionRequest", "ChatMessage", "CompletionRequest", "StreamOptions"]
 
@@ -52,11 +52,6 @@ class _Sampling(_Wire):
     frequency_penalty: Penalty | None = None
     logit_bias: dict[str, float] | None = None
     user: str | None = Field(default=None, max_length=256)
-
-    @field_validator("stream_options")
-    @classmethod
-    def _options_need_stream(cls, value: StreamOptions | None) -> StreamOptions | None:
-        return value
 
     def engine_params(self) -> dict[str, Any]:
         """The body for the engine: everything the client set except model and stream keys."""

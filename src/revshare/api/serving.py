@@ -8,14 +8,17 @@ mid-stream still gets its record (outcome `client_disconnect`, tokens produced s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 from revshare.api.errors import ApiError, error_body
 from revshare.api.protocol import ChatCompletionRequest, CompletionRequest
 from revshare.api.state import Gateway
+from revshare.config import Price
 from revshare.engines.base import Endpoint, EngineError, GenerationRequest, UsageMeter
 from revshare.ledger.store import ApiKey, LedgerError
 from revshare.metering.meter import Admitted
@@ -48,18 +51,15 @@ def admit(
     if max_tokens is not None and max_tokens > model.context_length:
         raise ApiError(400, f"max_tokens is {max_tokens}, but {model.id!r} has a context of "
                        f"{model.context_length} tokens", code="context_length_exceeded", param="max_tokens")
-    admitted = Admitted(
+    return Admitted(
         customer=key.customer, key_id=key.key_id, model=model,
         licensors=catalog.licensor_chain(model.id),
         price=_price(gateway, model.id), endpoint=endpoint, stream=body.stream,
         idempotency_key=idempotency_key,
     )
-    return admitted
 
 
-def _price(gateway: Gateway, model_id: str) -> Any:
-    from datetime import UTC, datetime
-
+def _price(gateway: Gateway, model_id: str) -> Price:
     price = gateway.catalog.price_at(model_id, datetime.now(UTC))
     if price is None:
         raise ApiError(503, f"no price is in force yet for {model_id!r}; the operator must add one",
@@ -184,7 +184,5 @@ async def _events(gateway: Gateway, admitted: Admitted, meter: UsageMeter,
 async def _close(chunks: AsyncIterator[dict[str, Any]]) -> None:
     aclose = getattr(chunks, "aclose", None)
     if aclose is not None:
-        try:
+        with contextlib.suppress(Exception, asyncio.CancelledError):
             await asyncio.shield(aclose())
-        except (Exception, asyncio.CancelledError):  # noqa: BLE001 - best effort on a dead stream
-            pass

@@ -27,7 +27,9 @@ def serve(
     config: ConfigOption = DEFAULT_CONFIG,
     host: Annotated[str | None, typer.Option(help="Address to listen on [default: server.host]")] = None,
     port: Annotated[int | None, typer.Option(help="Port [default: server.port]")] = None,
-    demo: Annotated[bool, typer.Option(help="Create a fresh key for the 'demo' customer and print how to call the gateway with it.")] = False,
+    demo: Annotated[
+        bool, typer.Option(help="Create a fresh key for the 'demo' customer and print how to call the gateway.")
+    ] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
 ) -> None:
     """Start the OpenAI-compatible gateway.

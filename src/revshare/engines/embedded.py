@@ -185,7 +185,7 @@ class EmbeddedEngine(Engine):
                     if job.cancelled.is_set():
                         break
                 loop.call_soon_threadsafe(chunks.put_nowait, _DONE)
-            except BaseException as exc:  # noqa: BLE001 - handed to the event loop
+            except BaseException as exc:
                 loop.call_soon_threadsafe(chunks.put_nowait, exc)
             finally:
                 self._job = None

@@ -10,6 +10,7 @@ Client errors are translated here, once, into EngineError / EngineUnavailable.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 from collections.abc import AsyncIterator, Callable
@@ -89,7 +90,7 @@ class UpstreamEngine(Engine):
             async with self._post(request, False) as response:
                 body = await response.read()
                 status = response.status
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise _unavailable(self.id, exc) from exc
         if status >= 400:
             raise _upstream_error(self.id, status, body)
@@ -144,7 +145,7 @@ class UpstreamEngine(Engine):
                     if text and meter.estimated:
                         meter.completion_tokens += self.count_tokens(request.model, text)
                     yield chunk
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise _unavailable(self.id, exc) from exc
         meter.finished = True
 
@@ -156,10 +157,8 @@ def _unavailable(engine_id: str, exc: BaseException) -> EngineUnavailable:
 
 def _upstream_error(engine_id: str, status: int, body: bytes) -> EngineError:
     message = ""
-    try:
+    with contextlib.suppress(ValueError, AttributeError):
         message = str(json.loads(body).get("error", {}).get("message", ""))
-    except (ValueError, AttributeError):
-        pass
     if 400 <= status < 500 and status not in (401, 403, 404, 429):
         return EngineError(message or f"engine {engine_id!r} rejected the request", status=400)
     if status == 429:

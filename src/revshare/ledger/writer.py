@@ -9,6 +9,7 @@ the next one, so the commit cost is shared by every request that arrived in the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -45,6 +46,7 @@ class GroupCommitWriter:
         self._queue: queue.SimpleQueue[_Pending | object] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="revshare-ledger-writer", daemon=True)
         self._started = False
+        self._conn: Any = None
         self.batches = 0
         self.appended = 0
 
@@ -61,8 +63,9 @@ class GroupCommitWriter:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[int] = loop.create_future()
         self._queue.put(_Pending(record, future, loop))
-        # Shielded: a client that goes away must not cancel the durability of its own record.
-        return await asyncio.shield(future)
+        # Not shielded, on purpose: the record is already queued and will be committed whether
+        # or not anyone still waits for it (shield cost ~35 µs a request under uvloop).
+        return await future
 
     def submit(self, record: UsageRecord) -> None:
         """Queue a record without waiting: for requests whose client is already gone.
@@ -84,6 +87,14 @@ class GroupCommitWriter:
     # writer thread -----------------------------------------------------------------------
 
     def _run(self) -> None:
+        try:
+            self._loop_until_stopped()
+        finally:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def _loop_until_stopped(self) -> None:
         stopping = False
         while not stopping:
             first = self._queue.get()
@@ -107,8 +118,7 @@ class GroupCommitWriter:
 
     def _commit(self, batch: list[_Pending]) -> None:
         try:
-            with self._ledger.engine.begin() as conn:
-                seqs = self._ledger.append(conn, [p.record for p in batch])
+            seqs = self._write([p.record for p in batch])
         except SQLAlchemyError as exc:
             if len(batch) > 1 and isinstance(exc, IntegrityError):
                 # One bad record (a duplicate id) must not sink the others: retry one by one.
@@ -125,12 +135,27 @@ class GroupCommitWriter:
         for p, seq in zip(batch, seqs, strict=True):
             _notify(p, _resolve, seq)
 
+    def _write(self, records: list[UsageRecord]) -> list[int]:
+        """One transaction on the writer's own DBAPI connection (no pool checkout per batch)."""
+        if self._conn is None:
+            self._conn = self._ledger.engine.raw_connection()
+        conn = self._conn
+        try:
+            seqs = self._ledger.append_dbapi(conn, records)
+            conn.commit()
+            return seqs
+        except BaseException:
+            with contextlib.suppress(Exception):
+                conn.rollback()
+            conn.invalidate()  # a fresh connection next time: the database may have restarted
+            self._conn = None
+            raise
+
 
 def _notify(pending: _Pending, callback: Any, value: Any) -> None:
-    try:
+    # A closed loop (shutdown) raises RuntimeError: the record is committed, nobody is waiting.
+    with contextlib.suppress(RuntimeError):
         pending.loop.call_soon_threadsafe(callback, pending.future, value)
-    except RuntimeError:
-        pass  # the loop has closed (shutdown): the record is committed, nobody is waiting
 
 
 def _consume(future: asyncio.Future[int]) -> None:

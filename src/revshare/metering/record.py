@@ -17,7 +17,7 @@ from revshare.money import D, money_str
 __all__ = ["Outcome", "UsageRecord"]
 
 
-class Outcome(str, enum.Enum):
+class Outcome(enum.StrEnum):
     """How a request ended. Only `ok` and `client_disconnect` are charged."""
 
     OK = "ok"
