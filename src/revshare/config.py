@@ -95,12 +95,13 @@ class ServerConfig(_Strict):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     admin_token_env: str = "REVSHARE_ADMIN_TOKEN"
     host_name: str = "revshare"
-    # Prompt and completion text are never stored unless the operator turns this on.
-    store_prompts: bool = False
     # Group commit: how many records one transaction may hold, and how long the writer may wait
     # for more before it commits what it has.
     commit_batch_max: int = Field(default=256, ge=1, le=10_000)
     commit_wait_ms: float = Field(default=0.0, ge=0.0, le=100.0)
+    # SQLite durability: NORMAL survives a crash of the process; FULL also a power loss, at the
+    # cost of an fsync per commit (docs/ARCHITECTURE.md, "Durability").
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
 
 
 class LogConfig(_Strict):

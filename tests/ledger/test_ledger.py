@@ -152,3 +152,11 @@ def test_one_bad_record_does_not_sink_its_batch(ledger: Ledger) -> None:
         writer.close()
     assert isinstance(results[0], LedgerError)
     assert sorted(results[1:]) == list(range(2, 11))
+
+
+def test_sqlite_full_sync_can_be_chosen(tmp_path) -> None:
+    ledger = Ledger(f"sqlite:///{tmp_path / 'x.db'}", synchronous="FULL")
+    ledger.migrate()
+    with ledger.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA synchronous")).scalar_one() == 2  # FULL
+    ledger.close()

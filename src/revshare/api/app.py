@@ -28,7 +28,7 @@ log = logging.getLogger("revshare")
 def create_app(catalog: Catalog, *, admin_token: str, ledger: Ledger | None = None,
                engines: dict[str, Engine] | None = None) -> FastAPI:
     """Build the gateway for a catalog. Engines load and the ledger migrates at startup."""
-    ledger = ledger or Ledger(catalog.database_url())
+    ledger = ledger or Ledger(catalog.database_url(), synchronous=catalog.server.sqlite_synchronous)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -44,7 +44,7 @@ def ledger_or_exit(catalog: Catalog):  # type: ignore[no-untyped-def]
         from revshare.ledger.store import Ledger, LedgerError
     except ImportError:
         fail("the ledger needs the server extras: pip install 'revshare[server]'")
-    ledger = Ledger(catalog.database_url())
+    ledger = Ledger(catalog.database_url(), synchronous=catalog.server.sqlite_synchronous)
     try:
         ledger.migrate()
     except LedgerError as exc:

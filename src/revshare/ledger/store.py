@@ -1,8 +1,9 @@
 """The ledger store: open a database, migrate it, append records, read them back.
 
-SQLite runs in WAL mode with synchronous=NORMAL: a committed record survives a crash of the
-process; a power loss may lose the last transactions not yet checkpointed (docs/ARCHITECTURE.md
-says how to trade that with synchronous=FULL). PostgreSQL is used as configured.
+SQLite runs in WAL mode with synchronous=NORMAL by default: a committed record survives a crash
+of the process; a power loss may lose the transactions committed since the last WAL sync.
+`synchronous="FULL"` (catalog: server.sqlite_synchronous) closes that window with an fsync per
+group commit. PostgreSQL is durable as the server is configured (synchronous_commit).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Engine, create_engine, event, func, select, update
 from sqlalchemy.engine import Connection, make_url
@@ -46,12 +47,15 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=10000")
-    cur.close()
+def _sqlite_pragmas(synchronous: str) -> Any:
+    def on_connect(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA synchronous={synchronous}")
+        cur.execute("PRAGMA busy_timeout=10000")
+        cur.close()
+
+    return on_connect
 
 
 def _utc(value: datetime) -> datetime:
@@ -61,7 +65,7 @@ def _utc(value: datetime) -> datetime:
 class Ledger:
     """A handle on the ledger database. Thread-safe: each call checks out its own connection."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, synchronous: Literal["NORMAL", "FULL"] = "NORMAL") -> None:
         self.url = url
         parsed = make_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
@@ -74,7 +78,7 @@ class Ledger:
             kwargs["pool_pre_ping"] = True
         self.engine: Engine = create_engine(url, **kwargs)
         if self.is_sqlite:
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "connect", _sqlite_pragmas(synchronous))
         self._fast = _AppendSql(self.engine.dialect.paramstyle, self.is_sqlite)
 
     # schema ---------------------------------------------------------------------------------
