@@ -19,7 +19,7 @@ from revshare.api.errors import ApiError, error_body
 from revshare.api.protocol import ChatCompletionRequest, CompletionRequest
 from revshare.api.state import Gateway
 from revshare.config import Price
-from revshare.engines.base import Endpoint, EngineError, GenerationRequest, UsageMeter
+from revshare.engines.base import Endpoint, Engine, EngineError, GenerationRequest, UsageMeter
 from revshare.ledger.store import ApiKey, LedgerError
 from revshare.metering.meter import Admitted
 from revshare.metering.record import Outcome
@@ -67,7 +67,7 @@ def _price(gateway: Gateway, model_id: str) -> Price:
     return price
 
 
-def _engine(gateway: Gateway, admitted: Admitted) -> Any:
+def _engine(gateway: Gateway, admitted: Admitted) -> Engine:
     engine = gateway.engines.get(admitted.model.engine)
     if engine is None:
         raise ApiError(503, f"engine {admitted.model.engine!r} is not available", code="engine_unavailable")
@@ -90,7 +90,7 @@ async def run_complete(gateway: Gateway, admitted: Admitted,
     meter = UsageMeter()
     request = GenerationRequest(admitted.endpoint, admitted.model, body.engine_params())
     try:
-        data = await engine.complete(request, meter)
+        data: dict[str, Any] = await engine.complete(request, meter)
     except EngineError as exc:
         outcome = Outcome.REJECTED if exc.status == 400 else Outcome.ENGINE_ERROR
         await _record(gateway, admitted, meter, outcome, exc.code)

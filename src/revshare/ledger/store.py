@@ -95,7 +95,8 @@ class Ledger:
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
         except SQLAlchemyError as exc:
-            raise LedgerError(f"cannot migrate the ledger at {self.safe_url}: {exc.orig or exc}") from exc
+            reason = getattr(exc, "orig", None) or exc
+            raise LedgerError(f"cannot migrate the ledger at {self.safe_url}: {reason}") from exc
 
     @property
     def safe_url(self) -> str:
