@@ -6,7 +6,8 @@ and a non-zero exit. Each module below registers its commands on the one `app`.
 
 from __future__ import annotations
 
-from revshare.cli import config_check, keys, serve, usage  # noqa: F401 - registers commands
+from revshare.cli import config_check, keys, log, serve, usage, verify  # noqa: F401 - registers commands
+from revshare.cli import settle  # noqa: F401 - registers period, credit, settle
 from revshare.cli._common import app
 
 __all__ = ["app", "main"]

@@ -1,0 +1,179 @@
+"""`revshare period close|list`, `revshare credit`, `revshare settle`: the month-end workflow.
+
+Thin commands over `revshare.ledger.periods`; docs/SETTLEMENT.md walks through them.
+"""
+
+from __future__ import annotations
+
+import getpass
+import socket
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from revshare.cli._common import (
+    DEFAULT_CONFIG,
+    ConfigOption,
+    app,
+    catalog_or_exit,
+    err,
+    fail,
+    ledger_or_exit,
+    out,
+)
+from revshare.settlement import Period
+
+period_app = typer.Typer(help="Close settlement periods (calendar months, UTC) and list them.", no_args_is_help=True)
+app.add_typer(period_app, name="period")
+
+
+def _operator() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def _period(text: str) -> Period:
+    try:
+        return Period.parse(text)
+    except ValueError as exc:
+        fail(str(exc))
+
+
+@period_app.command("close")
+def period_close(
+    period: Annotated[str, typer.Argument(help="The month to close, YYYY-MM (UTC).")],
+    early: Annotated[bool, typer.Option(
+        "--early", help="Close the current month now, before it ends; its records appended later "
+        "become late usage of the next month.")] = False,
+    note: Annotated[str, typer.Option(help="Why, for the record.")] = "",
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Freeze a period: what it settles never changes after this.
+
+    Records of it that arrive later, credits and refunds land in the next period as dated
+    adjustments. Periods close in order, once each, after the month has ended.
+
+    Example: revshare period close 2026-01
+    """
+    from revshare.ledger.periods import SettlementLedgerError, close_period
+
+    p = _period(period)
+    ledger = ledger_or_exit(catalog_or_exit(config))
+    try:
+        closed = close_period(ledger, p, closed_by=_operator(), early=early, note=note)
+    except SettlementLedgerError as exc:
+        fail(str(exc))
+    how = " early" if closed.early else ""
+    out.print(f"closed {closed.period.label}{how}: cut-off {closed.cutoff.isoformat()}, records up to seq "
+              f"{closed.last_seq}. Next: revshare settle --period {closed.period.label} --out statements/")
+
+
+@period_app.command("list")
+def period_list(config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """List closed periods, their cut-offs and whether they are settled.
+
+    Example: revshare period list
+    """
+    from revshare.ledger.periods import closed_periods, next_open_period
+
+    ledger = ledger_or_exit(catalog_or_exit(config))
+    rows = closed_periods(ledger)
+    table = Table("period", "cut-off (UTC)", "last seq", "early", "closed by", "settled", "note",
+                  title=f"{len(rows)} closed period(s)")
+    for c in rows:
+        table.add_row(c.period.label, f"{c.cutoff:%Y-%m-%d %H:%M:%S}", str(c.last_seq), "yes" if c.early else "",
+                      c.closed_by, f"{c.settled_at:%Y-%m-%d %H:%M}" if c.settled_at else "no", c.note)
+    out.print(table)
+    nxt = next_open_period(ledger)
+    out.print(f"next period to close: {nxt.label}" if nxt else "no period closed yet")
+
+
+@app.command()
+def credit(
+    customer: Annotated[str, typer.Option(help="The customer's name in the catalog.")],
+    amount: Annotated[str, typer.Option(help="A decimal amount > 0, e.g. 12.50 (at most the currency's minor unit).")],
+    reason: Annotated[str, typer.Option(help="Shown on the invoice and the statement.")],
+    kind: Annotated[str, typer.Option(help="credit, refund or discount (all lower a net basis).")] = "credit",
+    model: Annotated[str | None, typer.Option(help="The model it concerns; only its revenue is lowered.")] = None,
+    currency: Annotated[str | None, typer.Option(help="ISO 4217 code [default: the currency of the prices].")] = None,
+    refers_to: Annotated[str | None, typer.Option(help="The period it corrects, YYYY-MM (informational).")] = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Grant a credit, refund or discount, dated now; it lands in the next period to close.
+
+    Example: revshare credit --customer acme --amount 12.50 --reason "outage 2026-01-14" --kind refund
+    """
+    from revshare.ledger.periods import SettlementLedgerError, grant_credit, next_open_period
+
+    catalog = catalog_or_exit(config)
+    ledger = ledger_or_exit(catalog)
+    try:
+        granted = grant_credit(ledger, catalog, customer=customer, amount=amount, reason=reason, kind=kind,
+                               model=model, currency=currency, refers_to=refers_to, created_by=_operator())
+    except SettlementLedgerError as exc:
+        fail(str(exc))
+    nxt = next_open_period(ledger)
+    lands = f"period {nxt.label}" if nxt else "the first period you close"
+    out.print(f"{granted.kind} {granted.id}: {granted.amount} {granted.currency} to {granted.customer} "
+              f"({granted.reason}); it lands in {lands}")
+
+
+@app.command(name="settle")
+def settle_command(
+    period: Annotated[str, typer.Option(help="The closed period to settle, YYYY-MM.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Where the statements and invoices are written.")],
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Settle a closed period: licensors' statements and customers' invoices (JSON, CSV, HTML).
+
+    Usage is summed in SQL on the ledger; the recoupment balances and statement chain carry from
+    the previous period. Running it again writes byte-identical files and changes nothing.
+
+    Example: revshare settle --period 2026-01 --out statements/
+    """
+    from revshare.ledger.periods import SettlementLedgerError, settle_period
+
+    p = _period(period)
+    catalog = catalog_or_exit(config)
+    ledger = ledger_or_exit(catalog)
+    columns = (TextColumn("reading usage of " + p.label), BarColumn(), MofNCompleteColumn(), TextColumn("days"),
+               TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
+        task = bar.add_task("read", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        try:
+            run = settle_period(ledger, catalog, p, out_dir, settled_by=_operator(), progress=progress)
+        except SettlementLedgerError as exc:
+            fail(str(exc))
+    res = run.result
+    for w in run.warnings:
+        err.print(f"[yellow]warning:[/] [{w.code}] {w.message}", markup=True, soft_wrap=True)
+    statements = Table("licensor", "contract", "no.", "gross", "basis", "earned", "guarantee", "true-up", "recouped",
+                       "amount due", title=f"Statements {p.label}")
+    for s in res.statements:
+        t = s.totals
+        statements.add_row(s.licensor, s.contract, str(s.number), f"{t.gross}", f"{t.basis}", f"{t.earned}",
+                           f"{t.minimum_guarantee}", f"{t.true_up}", f"{t.recouped}", f"{t.amount_due} {s.currency}")
+    invoices = Table("customer", "lines", "subtotal", "credits", "total due", title=f"Invoices {p.label}")
+    for i in res.invoices:
+        invoices.add_row(i.customer, str(len(i.lines)), f"{i.subtotal}", f"{i.credits_total}",
+                         f"{i.total_due} {i.currency}")
+    host = Table("currency", "gross", "credits", "licensors", "host net", title="Host")
+    for h in res.summaries:
+        host.add_row(h.currency, f"{h.gross}", f"{h.credits}", f"{h.licensors_due}", f"{h.host_net}")
+    # Pipes and logs get a width that fits the figures (rich would squeeze them into 80 columns).
+    screen = out if out.is_terminal else Console(file=out.file, width=140, highlight=False)
+    screen.print(statements, invoices, host)
+    again = " (already settled: files re-created identical to those issued; nothing stored)" if run.rerun else ""
+    out.print(f"{run.requests} charged request(s) in {run.aggregates} group(s); wrote {len(run.files)} file(s) "
+              f"to {out_dir}{again}")
