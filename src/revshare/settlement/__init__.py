@@ -25,10 +25,12 @@ from revshare.settlement.render import (
     invoice_csv,
     invoice_html,
     invoice_json,
+    invoice_stem,
     statement_csv,
     statement_hash,
     statement_html,
     statement_json,
+    statement_stem,
     write_files,
 )
 from revshare.settlement.settle import HostSummary, SettlementResult, settle
@@ -42,7 +44,7 @@ from revshare.settlement.statement import (
     StatementTotals,
     TierLine,
 )
-from revshare.settlement.terms import ContractConfig, LicensorConfig, Royalty, Tier, TermsError, validate_terms
+from revshare.settlement.terms import ContractConfig, LicensorConfig, Royalty, TermsError, Tier, validate_terms
 from revshare.settlement.validate import (
     validate_invoice,
     validate_settlement,
@@ -80,6 +82,7 @@ __all__ = [
     "invoice_csv",
     "invoice_html",
     "invoice_json",
+    "invoice_stem",
     "next_state",
     "settle",
     "sort_aggregates",
@@ -87,6 +90,7 @@ __all__ = [
     "statement_hash",
     "statement_html",
     "statement_json",
+    "statement_stem",
     "validate_invoice",
     "validate_settlement",
     "validate_statement",

@@ -84,10 +84,10 @@ def allocate_credits(
         segment = window.segment_of(credit.date)
         weights: dict[tuple[str, str], Decimal] = {}
         for c in cells:
-            if c.customer == credit.customer and c.currency == credit.currency:
-                if credit.model is None or c.model == credit.model:
-                    key = (c.model, c.key_id)
-                    weights[key] = weights.get(key, Decimal(0)) + c.amount
+            mine = c.customer == credit.customer and c.currency == credit.currency
+            if mine and (credit.model is None or c.model == credit.model):
+                key = (c.model, c.key_id)
+                weights[key] = weights.get(key, Decimal(0)) + c.amount
         keys = sorted(k for k, w in weights.items() if w)
         if keys:
             parts = allocate(credit.amount, [weights[k] for k in keys], places)

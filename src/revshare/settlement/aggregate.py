@@ -83,8 +83,20 @@ def aggregate(
     return sort_aggregates(UsageAggregate(*k, *v) for k, v in sums.items())
 
 
-def aggregate_sql(window: Window) -> Select[Any]:
+def aggregate_sql(
+    window: Window,
+    *,
+    started_from: datetime | None = None,
+    started_before: datetime | None = None,
+    after_seq: int | None = None,
+) -> Select[Any]:
     """The same aggregation as a SQLAlchemy Core SELECT over `usage_records`.
+
+    `started_from`, `started_before` and `after_seq` restrict it to the records that started in
+    [started_from, started_before) and have a seq above `after_seq`: a part of the aggregation,
+    so a large period can be read in pieces (summing the parts' rows per key gives the whole).
+    Only pass `after_seq` when no record the window takes can have a smaller seq (for late
+    usage: the last seq at the previous close).
 
     Columns, in order: customer, key_id, model, price_version, segment, late, requests,
     prompt_tokens, completion_tokens. Turn each row into `UsageAggregate(*row)` (cast `late`
@@ -123,6 +135,12 @@ def aggregate_sql(window: Window) -> Select[Any]:
     conditions = [u.c.outcome.in_(CHARGED_OUTCOMES), taken]
     if window.closed_at is not None:
         conditions.append(u.c.appended_at < window.closed_at)
+    if started_from is not None:
+        conditions.append(u.c.started_at >= started_from)
+    if started_before is not None:
+        conditions.append(u.c.started_at < started_before)
+    if after_seq is not None:
+        conditions.append(u.c.seq > after_seq)
     late_col = case((is_late, literal(True)), else_=false()) if window.late_after else false()
     # Segment and late are computed per row in a subquery and grouped by column, which every
     # backend accepts (PostgreSQL refuses to match a bound CASE in GROUP BY to the select list).

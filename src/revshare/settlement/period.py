@@ -120,9 +120,10 @@ class Window:
                 return None
         if start <= started_at < end:
             return self.segment_of(started_at), False
-        if started_at < start and self.late_after is not None and appended_at is not None:
-            if appended_at >= self.late_after:
-                return self.segment_of(appended_at), True
+        late = self.late_after is not None and appended_at is not None and appended_at >= self.late_after
+        if started_at < start and late:
+            assert appended_at is not None
+            return self.segment_of(appended_at), True
         return None
 
 

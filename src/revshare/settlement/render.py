@@ -24,10 +24,12 @@ __all__ = [
     "invoice_csv",
     "invoice_html",
     "invoice_json",
+    "invoice_stem",
     "statement_csv",
     "statement_hash",
     "statement_html",
     "statement_json",
+    "statement_stem",
     "write_files",
 ]
 
@@ -114,7 +116,7 @@ def _page(title: str, header: Mapping[str, Any], sections: Sequence[str]) -> byt
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>"
         f"<h1>{html.escape(title)}</h1><table>{meta}</table>{''.join(sections)}</body></html>\n"
-    ).encode("utf-8")
+    ).encode()
 
 
 def statement_html(statement: Statement) -> bytes:
@@ -147,21 +149,29 @@ def _safe(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
 
 
+def statement_stem(statement: Statement) -> str:
+    """The file name of a statement, without extension: statement-<licensor>-<contract>-<period>."""
+    return f"statement-{_safe(statement.licensor)}-{_safe(statement.contract)}-{statement.period}"
+
+
+def invoice_stem(invoice: Invoice) -> str:
+    """The file name of an invoice, without extension: invoice-<customer>-<currency>-<period>."""
+    return f"invoice-{_safe(invoice.customer)}-{invoice.currency}-{invoice.period}"
+
+
 def write_files(directory: str | Path, statements: Sequence[Statement], invoices: Sequence[Invoice]) -> list[Path]:
     """Write .json, .csv and .html for each document; returns the paths, sorted."""
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for s in statements:
-        stem = out / f"statement-{_safe(s.licensor)}-{_safe(s.contract)}-{s.period}"
         for ext, data in (("json", statement_json(s)), ("csv", statement_csv(s)), ("html", statement_html(s))):
-            path = stem.parent / f"{stem.name}.{ext}"
+            path = out / f"{statement_stem(s)}.{ext}"
             path.write_bytes(data)
             written.append(path)
     for i in invoices:
-        stem = out / f"invoice-{_safe(i.customer)}-{i.currency}-{i.period}"
         for ext, data in (("json", invoice_json(i)), ("csv", invoice_csv(i)), ("html", invoice_html(i))):
-            path = stem.parent / f"{stem.name}.{ext}"
+            path = out / f"{invoice_stem(i)}.{ext}"
             path.write_bytes(data)
             written.append(path)
     return sorted(written)

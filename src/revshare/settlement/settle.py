@@ -109,7 +109,8 @@ def settle(
     by_id: dict[str, Credit] = {}
     for cr in credit_list:
         if cr.id in by_id:
-            errors.append(SettlementError("credit-duplicate", f"credit id {cr.id!r} appears twice; the second is left out"))
+            errors.append(SettlementError(
+                "credit-duplicate", f"credit id {cr.id!r} appears twice; the second is left out"))
         else:
             by_id[cr.id] = cr
     pieces, errs = allocate_credits(by_id.values(), cells, window)

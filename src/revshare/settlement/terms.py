@@ -342,7 +342,8 @@ def _check_share_sums(contracts: Sequence[ContractConfig], models: Sequence[_Mod
         covering = [(i, c) for i, c in enumerate(contracts) if c.covers(m.id, chain) and c.kind != "royalty"]
         for _, start in covering:
             at = start.effective_from
-            live = [(i, c) for i, c in covering if c.effective_from <= at and (c.effective_to is None or at < c.effective_to)]
+            live = [(i, c) for i, c in covering
+                    if c.effective_from <= at and (c.effective_to is None or at < c.effective_to)]
             total = sum((c.max_share for _, c in live), Decimal(0))
             names = tuple(sorted({c.id for _, c in live}))
             if total > ONE and names not in reported:
