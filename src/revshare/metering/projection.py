@@ -31,7 +31,7 @@ __all__ = ["PROJECTION_FIELDS", "PROJECTION_VERSION", "customer_pseudonym", "key
 
 PROJECTION_VERSION = 1
 PROJECTION_FIELDS = (
-    "amount", "cached_tokens", "completion_tokens", "currency", "customer", "endpoint", "ended_at",
+    "amount", "cached_tokens", "completion_tokens", "currency", "customer", "ended_at", "endpoint",
     "estimated", "key", "licensors", "model", "outcome", "price_version", "prompt_tokens", "record_id",
     "seq", "started_at", "stream", "v",
 )

@@ -1,0 +1,242 @@
+"""Integration: ledger records into their logs, exactly once, and a signed checkpoint per log.
+
+    integrate(ledger, catalog, key)  ->  {log id: SignedCheckpoint}
+
+Each batch is one transaction: (1) take the integration lock (the `tlog_state` row) and read
+the cursor, the last seq integrated; (2) read the next records in seq order and refuse a gap
+(a gapless ledger with a hole has lost a record); (3) project each record, hash its leaf and
+append it to each of its logs (one log per licensor in its chain, or `_host`), writing nodes
+and leaves; (4) for every log that grew, compute the new checkpoint and check it against the
+last one signed: signed by this host's key, same origin, and consistent (RFC 9162 2.1.4) -
+otherwise raise and roll the whole batch back, so an inconsistent checkpoint is never signed;
+(5) sign, store the notes, move the cursor, commit. A crash anywhere leaves the previous
+commit intact, and the next run resumes from its cursor.
+
+The error tree:
+
+    IntegrationError
+    ├── LedgerGapError               a seq missing from the ledger below records to integrate
+    └── CheckpointRefusedError       the new checkpoint would not extend the last one signed
+        ├── ForeignCheckpointError   the last checkpoint does not verify under this host's key
+        └── InconsistentLogError     the stored tree does not extend the last signed root
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import Connection
+
+from revshare.config import Catalog
+from revshare.ledger.log_identity import LogIdentity, catalog_log_ids, load_identity, log_ids_for
+from revshare.ledger.store import Ledger
+from revshare.ledger.tlog_schema import tlog_checkpoints, tlog_leaves, tlog_logs, tlog_state
+from revshare.ledger.tlog_store import SqlTreeStore
+from revshare.metering.projection import project
+from revshare.metering.record import UsageRecord
+from revshare.tlog import (
+    Checkpoint,
+    HostKey,
+    MerkleTree,
+    NoteError,
+    ProofError,
+    TreeError,
+    hash_leaf,
+    leaf_data,
+    open_note,
+    verify_checkpoint_consistency,
+)
+from revshare.tlog.errors import OriginMismatchError
+
+__all__ = [
+    "CheckpointRefusedError",
+    "ForeignCheckpointError",
+    "InconsistentLogError",
+    "IntegrationError",
+    "LedgerGapError",
+    "SignedCheckpoint",
+    "integrate",
+    "latest_checkpoints",
+]
+
+log = logging.getLogger("revshare.tlog")
+
+DEFAULT_BATCH = 5_000
+
+
+class IntegrationError(Exception):
+    """Records could not be integrated; nothing of the failed batch was written."""
+
+
+class LedgerGapError(IntegrationError):
+    """A seq is missing from the ledger: the gapless ledger lost (or someone deleted) a record."""
+
+
+class CheckpointRefusedError(IntegrationError):
+    """A new checkpoint that would not extend the last signed one: it is not signed."""
+
+
+class ForeignCheckpointError(CheckpointRefusedError):
+    """The last stored checkpoint does not verify under this host's key."""
+
+
+class InconsistentLogError(CheckpointRefusedError):
+    """The stored tree does not extend the root of the last signed checkpoint."""
+
+
+@dataclass(frozen=True, slots=True)
+class SignedCheckpoint:
+    """A log's checkpoint and its signed note.
+
+    Attributes:
+        log_id: the licensor id, or `_host`.
+        checkpoint: origin, size and root.
+        note: the C2SP signed note (what verifiers are given).
+    """
+
+    log_id: str
+    checkpoint: Checkpoint
+    note: str
+
+
+def integrate(
+    ledger: Ledger,
+    catalog: Catalog,
+    key: HostKey | None = None,
+    *,
+    identity: LogIdentity | None = None,
+    batch_size: int = DEFAULT_BATCH,
+    max_records: int | None = None,
+) -> dict[str, SignedCheckpoint]:
+    """Integrate every committed record not yet in the logs; return each log's newest checkpoint.
+
+    `key` defaults to the host key of the catalog's data dir (`identity` gives key, pseudonym
+    secret and origin prefix at once). `max_records` bounds one call (the background task's
+    slice). Raises LedgerGapError or a CheckpointRefusedError; batches committed before the
+    failure stay committed.
+    """
+    ident = identity or load_identity(catalog)
+    if key is not None and key != ident.key:
+        ident = LogIdentity(key, ident.secret, ident.prefix)
+    done = 0
+    first = True
+    while max_records is None or done < max_records:
+        limit = batch_size if max_records is None else min(batch_size, max_records - done)
+        with ledger.engine.begin() as conn:
+            n = _integrate_batch(conn, ledger, catalog, ident, limit, ensure_logs=first)
+        first = False
+        done += n
+        if n < limit:
+            break
+    return latest_checkpoints(ledger)
+
+
+def latest_checkpoints(ledger: Ledger) -> dict[str, SignedCheckpoint]:
+    """Each log's newest signed checkpoint, by log id."""
+    out: dict[str, SignedCheckpoint] = {}
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(select(tlog_checkpoints.c.log_id, tlog_checkpoints.c.note)
+                            .order_by(tlog_checkpoints.c.log_id, tlog_checkpoints.c.size))
+        for log_id, note in rows:  # ascending size: the last one per log wins
+            out[log_id] = SignedCheckpoint(log_id, Checkpoint.from_text(note.partition("\n\n")[0] + "\n"), note)
+    return out
+
+
+def _lock_cursor(conn: Connection) -> int:
+    # A no-op UPDATE first: a row lock on PostgreSQL, the write lock on SQLite, so two
+    # integrators (the gateway's task and `revshare log integrate`) take turns.
+    conn.execute(update(tlog_state).where(tlog_state.c.id == 1).values(integrated_seq=tlog_state.c.integrated_seq))
+    return int(conn.execute(select(tlog_state.c.integrated_seq).where(tlog_state.c.id == 1)).scalar_one())
+
+
+def _ensure_log(conn: Connection, ident: LogIdentity, log_id: str) -> bool:
+    """Create the log's row if it is new; True if it was."""
+    if conn.execute(select(tlog_logs.c.size).where(tlog_logs.c.log_id == log_id)).first() is not None:
+        return False
+    conn.execute(tlog_logs.insert().values(log_id=log_id, origin=ident.origin(log_id), size=0))
+    return True
+
+
+def _integrate_batch(conn: Connection, ledger: Ledger, catalog: Catalog, ident: LogIdentity,
+                     limit: int, *, ensure_logs: bool) -> int:
+    # (1) The lock and the cursor.
+    cursor = _lock_cursor(conn)
+    touched: set[str] = set()
+    if ensure_logs:
+        touched.update(log_id for log_id in catalog_log_ids(catalog) if _ensure_log(conn, ident, log_id))
+    # (2) The next records, gapless.
+    records = ledger.records(after_seq=cursor, limit=limit)
+    _check_gapless(cursor, records)
+    # (3) Leaves, grouped per log in seq order.
+    per_log: dict[str, list[tuple[int, bytes]]] = {}
+    secret = ident.secret
+    for r in records:
+        data = leaf_data(project(r, secret))
+        for log_id in log_ids_for(r.licensors):
+            per_log.setdefault(log_id, []).append((r.seq or 0, data))
+    trees: dict[str, MerkleTree] = {}
+    for log_id, leaves in per_log.items():
+        if _ensure_log(conn, ident, log_id):
+            touched.add(log_id)
+        tree = trees[log_id] = MerkleTree(SqlTreeStore(conn, log_id))
+        first = tree.append_many([hash_leaf(data) for _, data in leaves])
+        conn.execute(tlog_leaves.insert(), [
+            {"log_id": log_id, "idx": first + i, "seq": seq, "data": data.decode()}
+            for i, (seq, data) in enumerate(leaves)
+        ])
+        touched.add(log_id)
+    # (4)-(5) Check each new checkpoint against the last signed one, then sign it.
+    now = datetime.now(UTC)
+    for log_id in sorted(touched):
+        tree = trees.get(log_id) or MerkleTree(SqlTreeStore(conn, log_id))
+        new = Checkpoint(ident.origin(log_id), tree.size, tree.root())
+        _check_extends(conn, ident, log_id, new, tree)
+        conn.execute(tlog_checkpoints.insert().values(
+            log_id=log_id, size=new.size, note=ident.key.sign_note(new.to_text()), signed_at=now))
+    if records:
+        conn.execute(update(tlog_state).where(tlog_state.c.id == 1).values(integrated_seq=records[-1].seq))
+    if per_log:
+        log.info("tlog: integrated seq %d..%d into %s", cursor + 1, records[-1].seq or 0,
+                 ", ".join(f"{k} ({trees[k].size})" for k in sorted(per_log)))
+    return len(records)
+
+
+def _check_gapless(cursor: int, records: Sequence[UsageRecord]) -> None:
+    expected = cursor + 1
+    for r in records:
+        if r.seq != expected:
+            raise LedgerGapError(
+                f"ledger seq {expected} is missing (the next record is seq {r.seq}, id {r.id}): a record was "
+                "deleted or renumbered in the database; integration stops here (run `revshare log audit`)")
+        expected += 1
+
+
+def _check_extends(conn: Connection, ident: LogIdentity, log_id: str, new: Checkpoint, tree: MerkleTree) -> None:
+    """Refuse to sign `new` unless it extends the last checkpoint signed for this log."""
+    latest = conn.execute(select(tlog_checkpoints.c.size, tlog_checkpoints.c.note)
+                          .where(tlog_checkpoints.c.log_id == log_id)
+                          .order_by(tlog_checkpoints.c.size.desc()).limit(1)).first()
+    if latest is None:
+        return  # the first checkpoint of a log: nothing to extend
+    where = f"log {log_id!r}: refusing to sign size {new.size}"
+    try:
+        old = Checkpoint.from_text(open_note(latest.note, ident.key.verifier()))
+    except (NoteError, ValueError) as exc:
+        raise ForeignCheckpointError(
+            f"{where}: the last checkpoint (size {latest.size}) does not verify under this host's key "
+            f"{ident.key.verifier_text()}: {exc}") from exc
+    if old.origin != new.origin:
+        raise ForeignCheckpointError(f"{where}: {OriginMismatchError(old.origin, new.origin)}")
+    if old.size == 0:
+        return  # every tree extends the empty one (and a proof from 0 is refused by policy)
+    try:
+        verify_checkpoint_consistency(old, new, tree.consistency_proof(old.size, new.size))
+    except (ProofError, TreeError) as exc:
+        raise InconsistentLogError(
+            f"{where}: it is not consistent with the checkpoint signed at size {old.size} "
+            f"(root {old.root_hash.hex()}): {exc}; the stored tree was changed (run `revshare log audit`)"
+        ) from exc

@@ -1,0 +1,23 @@
+"""revshare.verify: what a licensor or a customer runs, offline, on what the host gave them.
+
+Imports only `revshare.tlog` (and, for statements, `revshare.settlement`): never the API,
+the ledger or an engine, so `pip install revshare` with the base dependencies is enough.
+
+    verify_receipt_text(text, vkey)             a receipt (JSON or C2SP tlog-proof) -> ReceiptVerdict
+    verify_leaves(leaves, checkpoint, vkey)     exported leaves rebuild a signed checkpoint's root
+    verify_extension(old, new, proof, vkey)     a newer checkpoint extends an older one (consistency)
+"""
+
+from __future__ import annotations
+
+from revshare.verify.log import LeavesVerdict, verify_extension, verify_leaves
+from revshare.verify.receipt import ReceiptVerdict, read_receipt, verify_receipt_text
+
+__all__ = [
+    "LeavesVerdict",
+    "ReceiptVerdict",
+    "read_receipt",
+    "verify_extension",
+    "verify_leaves",
+    "verify_receipt_text",
+]

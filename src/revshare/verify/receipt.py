@@ -1,0 +1,64 @@
+"""Check a receipt offline: the record, its inclusion proof and the signed checkpoint.
+
+The steps are those of `revshare.tlog.verify_receipt`: (1) the checkpoint note is signed by
+the host key the caller trusts; (2) its origin is the expected log, if one is given; (3) the
+index lies inside the signed size; (4) the leaf is recomputed from the record; (5) the proof
+leads from that leaf to the signed root. The first failure raises its own TlogError.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from revshare.tlog import Receipt, ReceiptError, VerifiedReceipt, verify_receipt
+from revshare.tlog.note import Verifier
+from revshare.tlog.receipt import TLOG_PROOF_HEADER
+
+__all__ = ["ReceiptVerdict", "read_receipt", "verify_receipt_text"]
+
+
+@dataclass(frozen=True)
+class ReceiptVerdict:
+    """A receipt that verified.
+
+    Attributes:
+        verified: what tlog.verify_receipt established (record, index, leaf hash, checkpoint).
+    """
+
+    verified: VerifiedReceipt
+
+    @property
+    def record(self) -> Any:
+        return self.verified.record
+
+    def lines(self) -> list[str]:
+        """A human summary: what is now proven."""
+        v = self.verified
+        r = v.record
+        return [
+            f"record {r.get('record_id')} (seq {r.get('seq')}) is leaf {v.index} of {v.checkpoint.origin}",
+            f"checkpoint size {v.checkpoint.size}, root {v.checkpoint.root_hash.hex()}",
+            f"model {r.get('model')}, {r.get('prompt_tokens')} prompt + {r.get('completion_tokens')} completion "
+            f"tokens, {r.get('amount')} {r.get('currency')}, outcome {r.get('outcome')}",
+        ]
+
+
+def read_receipt(text: str) -> Receipt:
+    """A receipt from its JSON form or its C2SP tlog-proof form (told apart by the first line)."""
+    if text.startswith(TLOG_PROOF_HEADER):
+        return Receipt.from_tlog_proof(text)
+    return Receipt.from_json(text)
+
+
+def verify_receipt_text(
+    text: str, verifier: Verifier | str | Sequence[Verifier | str], *, origin: str | None = None,
+    record_id: str | None = None,
+) -> ReceiptVerdict:
+    """Parse and verify a receipt; `record_id`, if given, must be the record it proves."""
+    receipt = read_receipt(text)
+    verified = verify_receipt(receipt, verifier, origin=origin)
+    if record_id is not None and verified.record.get("record_id") != record_id:
+        raise ReceiptError(f"receipt proves record {verified.record.get('record_id')!r}, want {record_id!r}")
+    return ReceiptVerdict(verified)
