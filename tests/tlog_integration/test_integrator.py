@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 from unittest import mock
@@ -78,7 +79,7 @@ def test_batches_and_checkpoints_chain(setup: tuple[Ledger, Catalog]) -> None:
     notes = reader.checkpoints("google")
     assert [size for size, _ in notes] == [7, 14, 21, 25]
     vkey = load_identity(catalog).key.verifier_text()
-    for (old_size, old), (new_size, new) in zip(notes, notes[1:], strict=False):
+    for (old_size, old), (new_size, new) in itertools.pairwise(notes):
         verify_extension(old, new, reader.consistency_proof("google", old_size, new_size), vkey)
     leaves = reader.leaves("google", 0, 25)
     assert verify_leaves([x.data.encode() for x in leaves], notes[-1][1], vkey).checkpoint.size == 25

@@ -6,11 +6,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import conftest
 from revshare.config import Catalog
 from revshare.ledger.store import Ledger
 from revshare.metering.record import Outcome, UsageRecord
-
-import conftest
 
 
 def catalog(data_dir: Path) -> Catalog:

@@ -10,9 +10,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 
 from revshare import __version__
-from revshare.api import admin, openai_routes
+from revshare.api import admin, log_routes, openai_routes
 from revshare.api.errors import install_error_handlers
 from revshare.api.limits import BodySizeLimit
+from revshare.api.log_service import LogService
 from revshare.api.state import Gateway, KeyCache
 from revshare.config import Catalog
 from revshare.engines.base import Engine
@@ -41,9 +42,11 @@ def create_app(catalog: Catalog, *, admin_token: str, ledger: Ledger | None = No
             await engine.start()
         app.state.gateway = Gateway(catalog, ledger, writer, running, admin_token, KeyCache(ledger))
         log.info("ledger: %s", ledger.safe_url)
+        app.state.tlog = LogService.start(catalog, ledger)
         try:
             yield
         finally:
+            await app.state.tlog.stop()
             for engine in running.values():
                 await engine.close()
             writer.close()
@@ -58,6 +61,7 @@ def create_app(catalog: Catalog, *, admin_token: str, ledger: Ledger | None = No
     install_error_handlers(app)
     app.include_router(openai_routes.router)
     app.include_router(admin.router)
+    app.include_router(log_routes.router)
 
     @app.get("/healthz", summary="Liveness and readiness")
     async def healthz(request: Request) -> dict[str, Any]:

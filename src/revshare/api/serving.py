@@ -178,6 +178,8 @@ async def _events(gateway: Gateway, admitted: Admitted, meter: UsageMeter,
             "model": admitted.model.id, "choices": [], "usage": _usage(meter),
             "revshare": {"record_id": admitted.record_id, "seq": seq},
         })
+    # Every stream names its record before [DONE], in an SSE comment that clients skip.
+    yield b": revshare " + json.dumps({"record_id": admitted.record_id, "seq": seq}).encode() + b"\n\n"
     yield b"data: [DONE]\n\n"
 
 

@@ -1,0 +1,148 @@
+"""`revshare log` and `revshare licensor`: the verifiable log, operated from the host.
+
+Each command is thin: load the catalog and the ledger, call `revshare.ledger.integrator`,
+`log_audit` or `tlog_store`, and turn their errors into a message and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from revshare.cli._common import DEFAULT_CONFIG, ConfigOption, app, catalog_or_exit, err, fail, ledger_or_exit, out
+from revshare.tlog import TlogError
+
+log_app = typer.Typer(help="The verifiable log: host key, integration, checkpoints, audit, receipts.",
+                      no_args_is_help=True)
+app.add_typer(log_app, name="log")
+licensor_app = typer.Typer(help="Licensors' access to their logs.", no_args_is_help=True)
+app.add_typer(licensor_app, name="licensor")
+token_app = typer.Typer(help="Licensor read tokens.", no_args_is_help=True)
+licensor_app.add_typer(token_app, name="token")
+
+
+@log_app.command("key")
+def log_key(config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Print the host's verifier key (C2SP vkey form); the key is created on first use.
+
+    Example: revshare log key > host.vkey
+    """
+    from revshare.ledger.log_identity import load_identity
+
+    try:
+        identity = load_identity(catalog_or_exit(config))
+    except (OSError, TlogError) as exc:
+        fail(f"cannot load the host key: {exc}")
+    print(identity.key.verifier_text())
+
+
+@log_app.command("integrate")
+def log_integrate(config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Integrate every committed record into its logs and sign a checkpoint per log.
+
+    The gateway does this every `[log] interval_s`; run it by hand or at period close.
+    Exits 1, signing nothing new, if a checkpoint would not extend the last one signed.
+    Example: revshare log integrate
+    """
+    from revshare.ledger.integrator import IntegrationError, integrate
+
+    catalog = catalog_or_exit(config)
+    ledger = ledger_or_exit(catalog)
+    try:
+        checkpoints = integrate(ledger, catalog)
+    except (IntegrationError, TlogError, OSError) as exc:
+        fail(str(exc))
+    for log_id, signed in sorted(checkpoints.items()):
+        out.print(f"{log_id}: size {signed.checkpoint.size}, root {signed.checkpoint.root_hash.hex()} "
+                  f"({signed.checkpoint.origin})")
+
+
+@log_app.command("checkpoint")
+def log_checkpoint(
+    log_id: Annotated[str, typer.Argument(help="A licensor id, or _host.")],
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Print a log's newest signed checkpoint (a C2SP signed note).
+
+    Example: revshare log checkpoint google > google.checkpoint
+    """
+    from revshare.ledger.tlog_store import LogReader, LogReadError
+
+    ledger = ledger_or_exit(catalog_or_exit(config))
+    try:
+        print(LogReader(ledger).latest_checkpoint(log_id), end="")
+    except LogReadError as exc:
+        fail(str(exc))
+
+
+@log_app.command("receipt")
+def log_receipt(
+    record_id: Annotated[str, typer.Argument(help="The record id (the x-revshare-record-id header).")],
+    log_id: Annotated[str | None, typer.Option("--log", help="Which of the record's logs [default: the first]")] = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Print the receipt (JSON) of a record, as GET /v1/receipts/{record_id} returns it.
+
+    Example: revshare log receipt rec_0193... > receipt.json
+    """
+    from revshare.ledger.log_identity import log_ids_for
+    from revshare.ledger.tlog_store import LogReader, LogReadError
+
+    ledger = ledger_or_exit(catalog_or_exit(config))
+    rows = ledger.records(record_id=record_id)
+    if not rows:
+        fail(f"no record {record_id!r} in the ledger")
+    record = rows[0]
+    chosen = log_id or log_ids_for(record.licensors)[0]
+    try:
+        print(LogReader(ledger).receipt(chosen, record.seq or 0).to_json())
+    except LogReadError as exc:
+        fail(f"{exc} (run `revshare log integrate`)")
+
+
+@log_app.command("audit")
+def log_audit(config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Check that the ledger still holds exactly what every log signed.
+
+    Recomputes each record's leaf, rebuilds each log from its leaves and compares with every
+    signed checkpoint. Exits 1 naming each record edited, deleted, inserted or reordered.
+    Example: revshare log audit
+    """
+    from revshare.ledger.log_audit import audit
+
+    catalog = catalog_or_exit(config)
+    ledger = ledger_or_exit(catalog)
+    try:
+        findings = audit(ledger, catalog)
+    except (OSError, TlogError) as exc:
+        fail(f"cannot audit: {exc}")
+    for finding in findings:
+        err.print(f"[bold red]FAIL[/] {finding}", markup=True, soft_wrap=True)
+    if findings:
+        raise typer.Exit(1)
+    out.print("OK: every log matches its signed checkpoints and the ledger")
+
+
+@token_app.command("create")
+def licensor_token_create(
+    licensor: Annotated[str, typer.Option(help="The licensor id, as in the catalog.")],
+    label: Annotated[str, typer.Option(help="A note to tell tokens apart.")] = "",
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Create a licensor's read token for its log; printed once, as the last line.
+
+    Example: revshare licensor token create --licensor google
+    """
+    from revshare.ledger.licensor_tokens import create_token
+    from revshare.ledger.log_identity import catalog_log_ids
+
+    catalog = catalog_or_exit(config)
+    if licensor not in catalog_log_ids(catalog) or licensor.startswith("_"):
+        known = ", ".join(x for x in catalog_log_ids(catalog) if not x.startswith("_")) or "none"
+        fail(f"{catalog.source}: no licensor {licensor!r} (known: {known})")
+    token, secret = create_token(ledger_or_exit(catalog), licensor, label)
+    out.print(f"created {token.token_id} for licensor {licensor!r}; store the token now, it is not shown again:")
+    print(secret)
+
+
