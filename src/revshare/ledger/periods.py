@@ -26,6 +26,7 @@ import hashlib
 import json
 import secrets
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -376,15 +377,22 @@ def credits_for(ledger: Ledger, closed: ClosedPeriod) -> tuple[Credit, ...]:
 
 
 def read_aggregates(
-    ledger: Ledger, window: Window, *, late_after_seq: int | None = None, progress: Progress | None = None
+    ledger: Ledger,
+    window: Window,
+    *,
+    late_after_seq: int | None = None,
+    progress: Progress | None = None,
+    workers: int = 2,
 ) -> tuple[UsageAggregate, ...]:
     """`aggregate_sql(window)` on the ledger, read one day of the period at a time.
 
     Each day's GROUP BY is small enough to sort in memory (SQLite has no hash aggregate, and
-    one GROUP BY over a month of records spills its sort to disk), and the pieces drive the
-    progress bar. Late usage is one more piece, found by seq above `late_after_seq` (the last
-    seq at the previous close) rather than by scanning every older record. `progress(done,
-    total)` is called after each piece.
+    one GROUP BY over a month of records spills its sort to disk); `workers` connections run
+    days side by side (the drivers release the GIL while the database works); the pieces drive
+    the progress bar. Late usage is one more piece, found by seq above `late_after_seq` (the
+    last seq at the previous close) rather than by scanning every older record. The window
+    only takes records appended before a past cut-off, which never change, so the pieces agree
+    whatever snapshot each connection reads. `progress(done, total)` is called after each piece.
     """
     start, end = window.period.start, window.period.end
     parts: list[dict[str, Any]] = []
@@ -394,11 +402,16 @@ def read_aggregates(
         day += timedelta(days=1)
     if window.late_after is not None:
         parts.append({"started_before": start, "after_seq": late_after_seq})
+
+    def run(part: dict[str, Any]) -> list[Any]:
+        with ledger.engine.connect() as conn:
+            return list(conn.execute(aggregate_sql(window, **part)))
+
     sums: dict[tuple[str, str, str, str, int, bool], list[int]] = {}
     try:
-        with ledger.engine.connect() as conn:
-            for done, part in enumerate(parts, 1):
-                for r in conn.execute(aggregate_sql(window, **part)):
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            for done, rows in enumerate(pool.map(run, parts), 1):
+                for r in rows:
                     acc = sums.setdefault((r[0], r[1], r[2], r[3], int(r[4]), bool(r[5])), [0, 0, 0])
                     acc[0] += int(r[6])
                     acc[1] += int(r[7])

@@ -129,16 +129,21 @@ def aggregate_sql(
         )
     else:
         segment = literal(0)
-    taken = and_(u.c.started_at >= start, u.c.started_at < end)
-    if window.late_after is not None:
-        taken = or_(taken, and_(is_late, u.c.appended_at >= window.late_after))
+    # A part's started range is folded into each branch's own bounds (one range per branch), so
+    # that SQLite searches its index over the part, not over the month and then filters.
+    lo = start if started_from is None else max(start, started_from)
+    hi = end if started_before is None else min(end, started_before)
+    branches = [and_(u.c.started_at >= lo, u.c.started_at < hi)] if lo < hi else []
+    if window.late_after is not None and (started_from is None or started_from < start):
+        late_hi = start if started_before is None else min(start, started_before)
+        late = [u.c.started_at < late_hi, u.c.appended_at >= window.late_after]
+        if started_from is not None:
+            late.append(u.c.started_at >= started_from)
+        branches.append(and_(*late))
+    taken = or_(*branches) if branches else false()
     conditions = [u.c.outcome.in_(CHARGED_OUTCOMES), taken]
     if window.closed_at is not None:
         conditions.append(u.c.appended_at < window.closed_at)
-    if started_from is not None:
-        conditions.append(u.c.started_at >= started_from)
-    if started_before is not None:
-        conditions.append(u.c.started_at < started_before)
     if after_seq is not None:
         conditions.append(u.c.seq > after_seq)
     late_col = case((is_late, literal(True)), else_=false()) if window.late_after else false()
