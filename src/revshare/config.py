@@ -28,7 +28,6 @@ __all__ = [
     "Customer",
     "EngineConfig",
     "LogConfig",
-    "LogConfig",
     "ModelConfig",
     "Price",
     "ServerConfig",
@@ -103,16 +102,6 @@ class ServerConfig(_Strict):
     # SQLite durability: NORMAL survives a crash of the process; FULL also a power loss, at the
     # cost of an fsync per commit (docs/ARCHITECTURE.md, "Durability").
     sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
-
-
-class LogConfig(_Strict):
-    """The verifiable log (docs/TLOG.md): how often to integrate and sign, names, key file."""
-
-    interval_s: float = Field(default=2.0, gt=0, le=3600)
-    # Origins are `<origin_prefix>/<log id>`; default `<server.host_name>/revshare`.
-    origin_prefix: str | None = Field(default=None, pattern=r"^[^\s+]+$")
-    # The host's Ed25519 signing key; default `<server.data_dir>/log.key`, created on first start.
-    key_path: str | None = None
 
 
 class LogConfig(_Strict):
