@@ -200,3 +200,25 @@ def test_receipts_verify_and_a_foreign_record_does_not(setup: tuple[Ledger, Cata
     alien = {**dict(receipt.record), "record_id": "rec_never_logged"}
     with pytest.raises(RootMismatchError, match="calculated root"):
         verify_receipt_text(type(receipt)(alien, receipt.index, receipt.proof, receipt.checkpoint).to_json(), vkey)
+
+
+def test_checkpoints_at_a_period_cut_off(setup: tuple[Ledger, Catalog]) -> None:
+    from revshare.ledger.integrator import IntegrationError, checkpoints_at_seq
+
+    ledger, catalog = setup
+    h.fill(ledger, 1, 6)
+    h.fill(ledger, 7, 8, licensors=())
+    h.fill(ledger, 9, 12)
+    with pytest.raises(IntegrationError, match="integrated up to seq 0, not 8"):
+        checkpoints_at_seq(ledger, catalog, 8)
+    integrate(ledger, catalog)  # integrates past the cut-off: 10 google leaves
+    at = checkpoints_at_seq(ledger, catalog, 8)
+    assert {k: v.checkpoint.size for k, v in at.items()} == {"google": 6, HOST_LOG: 2}
+    assert checkpoints_at_seq(ledger, catalog, 8) == at  # signed once, then read back
+    reader = LogReader(ledger)
+    assert reader.leaf_range("google", 3, 10) == (3, 8)
+    vkey = load_identity(catalog).key.verifier_text()
+    leaves = reader.leaves("google", 0, 6)
+    assert verify_leaves([x.data.encode() for x in leaves], at["google"].note, vkey).checkpoint.size == 6
+    newest = reader.latest_checkpoint("google")
+    verify_extension(at["google"].note, newest, reader.consistency_proof("google", 6, 10), vkey)

@@ -24,7 +24,7 @@ def sdk(gw, customer: str = "demo") -> openai.OpenAI:  # type: ignore[no-untyped
     return openai.OpenAI(base_url=gw.url + "/v1", api_key=gw.keys[customer], max_retries=0)
 
 
-def get(gw, path: str, token: str, **params: object) -> httpx.Response:  # type: ignore[no-untyped-def]
+def get(gw, path: str, token: str, **params: str | int) -> httpx.Response:  # type: ignore[no-untyped-def]
     return httpx.get(gw.url + path, params=params, headers={"Authorization": f"Bearer {token}"}, timeout=30)
 
 

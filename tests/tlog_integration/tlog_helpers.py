@@ -13,7 +13,8 @@ from revshare.metering.record import Outcome, UsageRecord
 
 
 def catalog(data_dir: Path) -> Catalog:
-    return conftest.make_catalog(data_dir=str(data_dir))
+    catalog: Catalog = conftest.make_catalog(data_dir=str(data_dir))
+    return catalog
 
 
 def record(n: int, *, customer: str = "acme", licensors: tuple[str, ...] = ("google",),

@@ -28,14 +28,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
 from revshare.config import Catalog
 from revshare.ledger.log_identity import LogIdentity, catalog_log_ids, load_identity, log_ids_for
 from revshare.ledger.store import Ledger
 from revshare.ledger.tlog_schema import tlog_checkpoints, tlog_leaves, tlog_logs, tlog_state
-from revshare.ledger.tlog_store import SqlTreeStore
+from revshare.ledger.tlog_store import SqlTreeStore, insert_rows
 from revshare.metering.projection import project
 from revshare.metering.record import UsageRecord
 from revshare.tlog import (
@@ -59,6 +59,7 @@ __all__ = [
     "IntegrationError",
     "LedgerGapError",
     "SignedCheckpoint",
+    "checkpoints_at_seq",
     "integrate",
     "latest_checkpoints",
 ]
@@ -135,6 +136,45 @@ def integrate(
     return latest_checkpoints(ledger)
 
 
+def checkpoints_at_seq(
+    ledger: Ledger, catalog: Catalog, seq: int, key: HostKey | None = None, *, identity: LogIdentity | None = None,
+) -> dict[str, SignedCheckpoint]:
+    """Each log's checkpoint at a ledger cut-off: the tree of exactly the leaves with seq <= `seq`.
+
+    For a statement that settles a period closed at `seq`: its checkpoint covers the period and
+    nothing after, even when later records are integrated already. Signed (once) if not yet;
+    checked consistent with the newest checkpoint of its log. Integrate first: raises
+    IntegrationError if the logs are not integrated up to `seq`.
+    """
+    ident = identity or load_identity(catalog)
+    if key is not None and key != ident.key:
+        ident = LogIdentity(key, ident.secret, ident.prefix)
+    out: dict[str, SignedCheckpoint] = {}
+    with ledger.engine.begin() as conn:
+        cursor = _lock_cursor(conn)
+        if cursor < seq:
+            raise IntegrationError(f"the logs are integrated up to seq {cursor}, not {seq}: integrate first")
+        for log_id in conn.execute(select(tlog_logs.c.log_id).order_by(tlog_logs.c.log_id)).scalars():
+            size = int(conn.execute(select(func.count()).select_from(tlog_leaves).where(
+                tlog_leaves.c.log_id == log_id, tlog_leaves.c.seq <= seq)).scalar_one())
+            tree = MerkleTree(SqlTreeStore(conn, log_id))
+            checkpoint = Checkpoint(ident.origin(log_id), size, tree.root(size))
+            note = conn.execute(select(tlog_checkpoints.c.note).where(
+                tlog_checkpoints.c.log_id == log_id, tlog_checkpoints.c.size == size)).scalar()
+            if note is None:
+                newest = Checkpoint(ident.origin(log_id), tree.size, tree.root())
+                if 0 < size < tree.size:
+                    verify_checkpoint_consistency(checkpoint, newest, tree.consistency_proof(size, tree.size))
+                note = ident.key.sign_note(checkpoint.to_text())
+                conn.execute(tlog_checkpoints.insert().values(log_id=log_id, size=size, note=note,
+                                                              signed_at=datetime.now(UTC)))
+            elif Checkpoint.from_text(open_note(note, ident.key.verifier())) != checkpoint:
+                raise InconsistentLogError(f"log {log_id!r}: the checkpoint signed at size {size} is not the "
+                                           "stored tree's root at that size (run `revshare log audit`)")
+            out[log_id] = SignedCheckpoint(log_id, checkpoint, str(note))
+    return out
+
+
 def latest_checkpoints(ledger: Ledger) -> dict[str, SignedCheckpoint]:
     """Each log's newest signed checkpoint, by log id."""
     out: dict[str, SignedCheckpoint] = {}
@@ -184,10 +224,8 @@ def _integrate_batch(conn: Connection, ledger: Ledger, catalog: Catalog, ident: 
             touched.add(log_id)
         tree = trees[log_id] = MerkleTree(SqlTreeStore(conn, log_id))
         first = tree.append_many([hash_leaf(data) for _, data in leaves])
-        conn.execute(tlog_leaves.insert(), [
-            {"log_id": log_id, "idx": first + i, "seq": seq, "data": data.decode()}
-            for i, (seq, data) in enumerate(leaves)
-        ])
+        insert_rows(conn, "tlog_leaves", ("log_id", "idx", "seq", "data"),
+                    [(log_id, first + i, seq, data.decode()) for i, (seq, data) in enumerate(leaves)])
         touched.add(log_id)
     # (4)-(5) Check each new checkpoint against the last signed one, then sign it.
     now = datetime.now(UTC)
