@@ -1,11 +1,17 @@
 """Benchmark revshare.tlog: leaves per second on the append path, and proof latency.
 
-    PYTHONPATH=src python bench/tlog.py [--leaves 1000000] [--proofs 1000]
+    PYTHONPATH=src python bench/tlog.py [--leaves 1000000] [--proofs 1000] [--sql-leaves N | --no-sql]
 
 Each figure comes with a baseline measured in the same run (plain hashlib SHA-256 of the
 same leaf bytes; the rfc8785 reference canonicalizer), so results from different machines
 compare as ratios. Record generation is not timed; records are made in chunks to bound
 memory.
+
+The SQL part (server extras) measures the same work on the ledger's own storage, SQLite in
+a temporary directory: the SqlTreeStore append alone (leaf hashes given), then the whole
+`integrate()` from usage records in the ledger to signed checkpoints (reading records,
+projection, JCS, hashing, nodes, leaves, cursor, signature), and proofs served from SQL, each
+as a ratio to its in-memory counterpart measured above.
 """
 
 from __future__ import annotations
@@ -72,6 +78,8 @@ def main() -> None:
     ap.add_argument("--leaves", type=int, default=1_000_000)
     ap.add_argument("--proofs", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--sql-leaves", type=int, default=None, help="records for the SQL part [default: --leaves]")
+    ap.add_argument("--no-sql", action="store_true", help="skip the SQL part")
     args = ap.parse_args()
     n = args.leaves
 
@@ -151,6 +159,94 @@ def main() -> None:
     print(f"revshare.tlog bench: {n:,} leaves, MemoryStore, root {root.hex()[:16]}...")
     for k, v in rows:
         print(f"  {k:<{width}}  {v}")
+    if not args.no_sql:
+        bench_sql(args.sql_leaves or n, args.proofs, n / t_integrated, n / t_append, median_us(incl_gen))
+
+
+def usage_record(seq: int) -> Any:
+    from datetime import UTC, datetime, timedelta
+    from decimal import Decimal
+
+    from revshare.metering.record import Outcome, UsageRecord
+
+    t = datetime(2025, 1, 1, tzinfo=UTC) + timedelta(microseconds=seq * 1234)
+    return UsageRecord(
+        id=f"rec_{seq:028x}", started_at=t, ended_at=t + timedelta(seconds=1), customer=f"cust-{seq % 97}",
+        key_id=f"key_{seq % 1013:04d}", model="gemma-3-270m", engine="llama.cpp", endpoint="chat.completions",
+        outcome=Outcome.OK, prompt_tokens=100 + seq % 4000, completion_tokens=seq % 512,
+        amount=Decimal(f"0.{seq % 999_999_999_999:012d}"), currency="USD",
+        price_version="gemma-3-270m@2025-01-01T00:00:00Z", licensors=("google",), stream=seq % 2 == 0,
+    )
+
+
+def bench_sql(n: int, proofs: int, mem_integrated: float, mem_append: float, mem_incl_us: float) -> None:
+    """SQLite figures beside the in-memory ones: append, integrate, proofs."""
+    import os
+    import shutil
+    import tempfile
+
+    from revshare.config import parse_catalog
+    from revshare.ledger.integrator import integrate
+    from revshare.ledger.log_identity import load_identity
+    from revshare.ledger.store import Ledger
+    from revshare.ledger.tlog_schema import tlog_logs
+    from revshare.ledger.tlog_store import LogReader, SqlTreeStore
+
+    tmp = tempfile.mkdtemp(prefix="revshare-bench-")
+    ledger = Ledger(f"sqlite:///{tmp}/ledger.db")
+    ledger.migrate()
+    catalog = parse_catalog({
+        "server": {"host_name": "bench", "data_dir": tmp},
+        "engines": [{"id": "llama.cpp", "kind": "upstream", "base_url": "http://127.0.0.1:1/v1"}],
+        "models": [{"id": "gemma-3-270m", "engine": "llama.cpp", "licensor": "google"}],
+        "prices": [{"model": "gemma-3-270m", "input_per_million": "0.1", "output_per_million": "0.4",
+                    "effective_from": "2025-01-01T00:00:00Z"}],
+    })
+    identity = load_identity(catalog)
+    batch = 5_000
+    # (a) SqlTreeStore append alone, leaf hashes given, one transaction per batch.
+    with ledger.engine.begin() as conn:
+        conn.execute(tlog_logs.insert().values(log_id="bench", origin="bench/append", size=0))
+    hashes = [hashlib.sha256(b"%d" % i).digest() for i in range(n)]
+    t_sql_append = 0.0
+    for start in range(0, n, batch):
+        t = time.perf_counter()
+        with ledger.engine.begin() as conn:
+            MerkleTree(SqlTreeStore(conn, "bench")).append_many(hashes[start:start + batch])
+        t_sql_append += time.perf_counter() - t
+    del hashes
+    # (b) integrate(): usage records in the ledger (appended untimed) to signed checkpoints.
+    for start in range(1, n + 1, CHUNK):
+        ledger.append_now([usage_record(i) for i in range(start, min(start + CHUNK, n + 1))])
+    t = time.perf_counter()
+    checkpoints = integrate(ledger, catalog, identity=identity, batch_size=batch)
+    t_integrate = time.perf_counter() - t
+    assert checkpoints["google"].checkpoint.size == n
+    # (c) proofs served from SQL (a connection, the frontier and one SELECT of O(log n) nodes each).
+    reader = LogReader(ledger)
+    rng = random.Random(2)
+    incl: list[float] = []
+    for _ in range(proofs):
+        i = rng.randrange(n)
+        t = time.perf_counter()
+        reader.inclusion_proof("google", i, n)
+        incl.append(time.perf_counter() - t)
+    size = os.path.getsize(f"{tmp}/ledger.db")
+    rows = [
+        ("SQLite: SqlTreeStore append (leaf hashes given)",
+         f"{n / t_sql_append:,.0f} leaves/s ({mem_append / (n / t_sql_append):.1f}x MemoryStore's time)"),
+        ("SQLite: integrate() records -> signed checkpoint",
+         f"{n / t_integrate:,.0f} leaves/s ({mem_integrated / (n / t_integrate):.1f}x in-memory integrated time)"),
+        (f"SQLite: inclusion proof, median of {proofs}",
+         f"{median_us(incl):.0f} us ({median_us(incl) / mem_incl_us:.1f}x MemoryStore)"),
+        ("SQLite: database file (ledger + 2 logs' nodes + leaves)", f"{size / 1e6:,.0f} MB"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    print(f"revshare SQL log bench: {n:,} records, batches of {batch:,}")
+    for k, v in rows:
+        print(f"  {k:<{width}}  {v}")
+    ledger.close()
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
