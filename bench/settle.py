@@ -3,9 +3,17 @@
     PYTHONPATH=src python bench/settle.py                 # 10 million rows
     PYTHONPATH=src python bench/settle.py --rows 200000   # a quick run
 
-Generation (SQLite by a recursive CTE, DuckDB by range()) is timed and reported apart; it is not
-part of the goal. Each timed settlement runs in a fresh child process so its peak RSS
-(getrusage ru_maxrss) is its own. Goal: under 10 s and 1 GB on a 2-core machine.
+Generation (SQLite by a recursive CTE, PostgreSQL by generate_series, DuckDB by range()) is
+timed and reported apart; it is not part of the goal. Each timed settlement runs in a fresh
+child process so its peak RSS (VmHWM) is its own. Goal: under 10 s and 1 GB on a 2-core machine.
+
+Options (--options), each on the same rows, reported as ratios against sqlite-one (if run):
+  sqlite-one       one GROUP BY over the month (`aggregate_sql`) on the ledger's SQLite file
+  sqlite-daily     `read_aggregates`: what `revshare settle` runs (a GROUP BY per day, 2 connections)
+  sqlite-covering  the same after adding a covering index (not in the migrations: measured only)
+  postgres-one     one GROUP BY on PostgreSQL (hash aggregate)
+  postgres-daily   `read_aggregates` on PostgreSQL
+  duckdb           one GROUP BY in DuckDB over a copy of the rows (if duckdb is installed)
 
 DuckDB cannot read the SQLite file here (its sqlite extension is downloaded on first use and
 the machine is offline), so the same rows are generated into a DuckDB file and the same
@@ -60,7 +68,8 @@ def catalog_raw() -> dict[str, Any]:
             {"id": "meta-8b", "licensor": "meta", "models": ["llama-3-8b"], "share": "0.12",
              "minimum_guarantee": "500", "recoupable": True, "effective_from": "2025-01-01"},
             {"id": "acme-legal", "licensor": "acme", "models": ["llama-ft-legal"], "effective_from": "2025-01-01",
-             "royalty": [{"direction": "input", "per_million": "0.05"}, {"direction": "output", "per_million": "0.10"}]},
+             "royalty": [{"direction": "input", "per_million": "0.05"},
+                         {"direction": "output", "per_million": "0.10"}]},
             {"id": "google-gemma", "licensor": "google", "models": ["gemma-*"], "share": "0.08",
              "effective_from": "2025-01-01", "effective_to": "2026-01-15", "exempt_keys": ["key-7"]},
             {"id": "google-gemma", "licensor": "google", "models": ["gemma-*"], "share": "0.11",
@@ -115,15 +124,42 @@ def generate_duckdb(path: Path, rows: int) -> float:
     path.unlink(missing_ok=True)
     con = duckdb.connect(str(path))
     ts = "strftime(to_timestamp({epoch}) AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M:%S') || '.000000'"
-    con.execute(f"CREATE TABLE usage_records AS {_row_select(rows, ts, '//')} FROM (SELECT range AS x FROM range({rows}))")
+    con.execute(f"CREATE TABLE usage_records AS {_row_select(rows, ts, '//')} "
+                f"FROM (SELECT range AS x FROM range({rows}))")
     con.close()
     return time.perf_counter() - t0
 
 
-def measure(engine: str, db: str, out: str) -> dict[str, Any]:
-    """The timed part, in a fresh process: aggregate in SQL, settle, validate, render."""
-    from sqlalchemy.dialects import sqlite as sqlite_dialect
+def generate_postgres(url: str, rows: int) -> float:
+    from sqlalchemy import create_engine, text
 
+    from revshare.ledger.schema import usage_records
+
+    t0 = time.perf_counter()
+    engine = create_engine(url)
+    usage_records.drop(engine, checkfirst=True)
+    usage_records.create(engine)  # the real DDL, unique id and indexes included
+    select_sql = _row_select(rows, "to_timestamp({epoch})", "/").replace(" 0 AS stream", " false AS stream").replace(
+        " 0 AS estimated", " false AS estimated")
+    with engine.begin() as conn:
+        series = f"generate_series(0::bigint, {rows - 1}::bigint) AS g(x)"
+        conn.execute(text(f"INSERT INTO usage_records {select_sql} FROM {series}"))
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE usage_records"))
+    engine.dispose()
+    return time.perf_counter() - t0
+
+
+COVERING = ("CREATE INDEX IF NOT EXISTS ix_bench_settle_cover ON usage_records (started_at, customer, key_id, model, "
+            "price_version, outcome, appended_at, prompt_tokens, completion_tokens)")
+
+
+def measure(option: str, url: str, out: str) -> dict[str, Any]:
+    """The timed part, in a fresh process: aggregate in SQL, settle, validate, render.
+
+    option: "one" (one GROUP BY over the month, `aggregate_sql`), "daily" (`read_aggregates`,
+    what `revshare settle` runs: one GROUP BY per day, summed), or "duckdb".
+    """
     from revshare.config import parse_catalog
     from revshare.settlement import (
         Period,
@@ -139,73 +175,175 @@ def measure(engine: str, db: str, out: str) -> dict[str, Any]:
     t0 = time.perf_counter()
     catalog = parse_catalog(catalog_raw(), source="bench")
     window = window_for(catalog.contracts, Period(2026, 1))
-    sql = str(agg_sql(window).compile(dialect=sqlite_dialect.dialect(), compile_kwargs={"literal_binds": True}))
-    if engine == "sqlite":
-        import sqlite3
+    if option == "daily":
+        from revshare.ledger.periods import read_aggregates
+        from revshare.ledger.store import Ledger
 
-        lite = sqlite3.connect(db)
-        rows = lite.execute(sql).fetchall()
-        lite.close()
+        aggregates = read_aggregates(Ledger(url), window)
     else:
-        import duckdb
+        if option == "duckdb":
+            import duckdb
+            from sqlalchemy.dialects import sqlite as sqlite_dialect
 
-        duck = duckdb.connect(db, read_only=True)
-        rows = duck.execute(sql).fetchall()
-        duck.close()
-    aggregates = sort_aggregates(UsageAggregate(r[0], r[1], r[2], r[3], int(r[4]), bool(r[5]), int(r[6]),
-                                                int(r[7]), int(r[8])) for r in rows)
+            sql = str(agg_sql(window).compile(dialect=sqlite_dialect.dialect(), compile_kwargs={"literal_binds": True}))
+            duck = duckdb.connect(url, read_only=True)
+            rows = duck.execute(sql).fetchall()
+            duck.close()
+        else:
+            from sqlalchemy import create_engine
+
+            engine = create_engine(url)
+            with engine.connect() as conn:
+                rows = [tuple(r) for r in conn.execute(agg_sql(window))]
+            engine.dispose()
+        aggregates = sort_aggregates(UsageAggregate(r[0], r[1], r[2], r[3], int(r[4]), bool(r[5]), int(r[6]),
+                                                    int(r[7]), int(r[8])) for r in rows)
     t1 = time.perf_counter()
     result = settle(catalog, window, aggregates)
     problems = validate_settlement(result)
     t2 = time.perf_counter()
     files = write_files(out, result.statements, result.invoices)
     t3 = time.perf_counter()
+    rss = _peak_rss_mib()
     return {
-        "engine": engine, "aggregates": len(aggregates), "requests": sum(a.requests for a in aggregates),
+        "aggregates": len(aggregates), "requests": sum(a.requests for a in aggregates),
         "statements": len(result.statements), "invoices": len(result.invoices), "files": len(files),
         "errors": [e.message for e in (*result.errors, *problems)],
         "aggregate_s": round(t1 - t0, 3), "settle_s": round(t2 - t1, 3), "render_s": round(t3 - t2, 3),
-        "total_s": round(t3 - t0, 3), "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "total_s": round(t3 - t0, 3), "peak_rss_mib": round(rss, 1),
         "amount_due": {s.contract: str(s.totals.amount_due) for s in result.statements},
     }
 
 
+def _peak_rss_mib() -> float:
+    """This process's peak RSS. Linux: VmHWM, which exec resets (ru_maxrss keeps the high-water
+    mark of the process image before exec, i.e. of the parent that generated the data)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_child(name: str, option: str, url: str, out: Path) -> dict[str, Any]:
+    child = subprocess.run([sys.executable, __file__, "--measure", option, url, str(out)],
+                           capture_output=True, text=True, env=os.environ.copy())
+    if child.returncode != 0:
+        raise SystemExit(f"{name}: the measurement failed:\n{child.stderr}")
+    res: dict[str, Any] = json.loads(child.stdout)
+    print(f"{name:24} aggregate {res['aggregate_s']:7.2f} s + settle {res['settle_s']:.3f} s + render "
+          f"{res['render_s']:.3f} s = {res['total_s']:7.2f} s, peak RSS {res['peak_rss_mib']:6.0f} MiB; "
+          f"{res['aggregates']} aggregates, {res['requests']:,} charged requests, {res['files']} files, "
+          f"{len(res['errors'])} errors", flush=True)
+    for e in res["errors"]:
+        print(f"  {e}")
+    return res
+
+
+OPTIONS = ("sqlite-one", "sqlite-daily", "sqlite-covering", "postgres-one", "postgres-daily", "duckdb")
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--dir", default=None, help="where the databases go (default: a temp dir)")
-    parser.add_argument("--engines", default="sqlite,duckdb")
-    parser.add_argument("--measure", nargs=3, metavar=("ENGINE", "DB", "OUT"), help=argparse.SUPPRESS)
+    parser.add_argument("--options", default=",".join(OPTIONS), help=f"some of {', '.join(OPTIONS)}")
+    parser.add_argument("--pg", default=os.environ.get("REVSHARE_BENCH_PG",
+                                                        "postgresql+psycopg://postgres@127.0.0.1:5432/revshare_bench"),
+                        help="a PostgreSQL database the bench may fill (its usage_records table is replaced)")
+    parser.add_argument("--keep", action="store_true", help="keep the generated databases (several GiB at 10M rows)")
+    parser.add_argument("--measure", nargs=3, metavar=("OPTION", "URL", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
         print(json.dumps(measure(*args.measure)))
         return
+    chosen = args.options.split(",")
     workdir = Path(args.dir or tempfile.mkdtemp(prefix="revshare-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    results = {}
-    for engine in args.engines.split(","):
-        db = workdir / f"usage-{args.rows}.{'sqlite' if engine == 'sqlite' else 'duckdb'}"
+    results: dict[str, dict[str, Any]] = {}
+    print(f"{args.rows:,} rows, January 2026; each measurement in a fresh process")
+    if any(o.startswith("sqlite") for o in chosen):
+        db = workdir / f"usage-{args.rows}.sqlite"
+        gen = generate_sqlite(db, args.rows)
+        print(f"sqlite: generated in {gen:.1f} s ({db.stat().st_size / 2**20:.0f} MiB), not timed")
+        url = f"sqlite:///{db}"
+        for option in ("one", "daily"):
+            if f"sqlite-{option}" in chosen:
+                name = f"sqlite-{option}"
+                results[name] = run_child(name, option, url, workdir / f"out-{name}")
+        if "sqlite-covering" in chosen:
+            import sqlite3
+
+            t0 = time.perf_counter()
+            con = sqlite3.connect(db)
+            con.execute(COVERING)
+            con.close()
+            print(f"sqlite: covering index built in {time.perf_counter() - t0:.1f} s "
+                  f"(file now {db.stat().st_size / 2**20:.0f} MiB), not timed")
+            results["sqlite-covering"] = run_child("sqlite-covering (daily)", "daily", url,
+                                                   workdir / "out-sqlite-covering")
+    if any(o.startswith("postgres") for o in chosen):
         try:
-            gen = (generate_sqlite if engine == "sqlite" else generate_duckdb)(db, args.rows)
-        except ImportError as exc:
-            print(f"{engine}: skipped ({exc})")
-            continue
-        print(f"{engine}: generated {args.rows:,} rows in {gen:.1f} s ({db.stat().st_size / 2**20:.0f} MiB)")
-        child = subprocess.run([sys.executable, __file__, "--measure", engine, str(db), str(workdir / f"out-{engine}")],
-                               capture_output=True, text=True, check=True, env=os.environ.copy())
-        res = json.loads(child.stdout)
-        results[engine] = res
-        print(f"{engine}: aggregate {res['aggregate_s']} s + settle {res['settle_s']} s + render {res['render_s']} s"
-              f" = {res['total_s']} s, peak RSS {res['peak_rss_mib']} MiB; {res['aggregates']} aggregates, "
-              f"{res['requests']:,} charged requests, {res['statements']} statements, {res['invoices']} invoices, "
-              f"{res['files']} files, {len(res['errors'])} errors")
-        for e in res["errors"]:
-            print(f"  {e}")
-    if "sqlite" in results and "duckdb" in results:
-        a, b = results["sqlite"], results["duckdb"]
-        print(f"same statements from both engines: {a['amount_due'] == b['amount_due']}")
-        print(f"sqlite/duckdb ratio: aggregate {a['aggregate_s'] / b['aggregate_s']:.1f}x, "
-              f"total {a['total_s'] / b['total_s']:.1f}x")
+            _ensure_pg_database(args.pg)
+            gen = generate_postgres(args.pg, args.rows)
+        except Exception as exc:  # report it and go on with the other options
+            print(f"postgres: skipped ({exc.__class__.__name__}: {exc})")
+        else:
+            print(f"postgres: generated in {gen:.1f} s, not timed")
+            for option in ("one", "daily"):
+                if f"postgres-{option}" in chosen:
+                    results[f"postgres-{option}"] = run_child(f"postgres-{option}", option, args.pg,
+                                                              workdir / f"out-postgres-{option}")
+    if "duckdb" in chosen:
+        try:
+            db = workdir / f"usage-{args.rows}.duckdb"
+            gen = generate_duckdb(db, args.rows)
+        except ImportError:
+            print("duckdb: skipped (pip install duckdb to measure it; revshare itself does not need it)")
+        else:
+            print(f"duckdb: generated in {gen:.1f} s, not timed")
+            results["duckdb"] = run_child("duckdb", "duckdb", str(db), workdir / "out-duckdb")
+    if not args.keep:
+        _clean(workdir, args.pg if any(o.startswith("postgres") for o in chosen) else None)
+    if results:
+        base_name = "sqlite-one" if "sqlite-one" in results else next(iter(results))
+        base = results[base_name]
+        print(f"\nratios against {base_name} (total time; lower is faster):")
+        for name, res in results.items():
+            same = "same statements" if res["amount_due"] == base["amount_due"] else "DIFFERENT STATEMENTS"
+            print(f"  {name:24} {res['total_s'] / base['total_s']:.3f}x  ({res['total_s']:.2f} s, "
+                  f"{res['peak_rss_mib']:.0f} MiB, {same})")
+
+
+def _clean(workdir: Path, pg: str | None) -> None:
+    for path in workdir.glob("usage-*"):
+        path.unlink()
+    if pg:
+        from sqlalchemy import create_engine
+
+        from revshare.ledger.schema import usage_records
+
+        engine = create_engine(pg)
+        try:
+            usage_records.drop(engine, checkfirst=True)
+        except Exception as exc:  # the figures are in; only say the table is left behind
+            print(f"postgres: could not drop the bench table ({exc.__class__.__name__})")
+        engine.dispose()
+
+
+def _ensure_pg_database(url: str) -> None:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    target = make_url(url)
+    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": target.database}).first()
+        if not exists:
+            conn.execute(text(f'CREATE DATABASE "{target.database}"'))
+    admin.dispose()
 
 
 if __name__ == "__main__":

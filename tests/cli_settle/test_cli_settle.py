@@ -214,3 +214,15 @@ def test_every_command_has_help_with_an_example() -> None:
     for args in (["period", "close"], ["period", "list"], ["credit"], ["settle"]):
         result = runner.invoke(app, [*args, "--help"])
         assert result.exit_code == 0 and "Example: revshare" in result.output
+
+
+def test_the_docs_cover_every_command_and_contract_field() -> None:
+    from revshare.settlement import ContractConfig, LicensorConfig
+
+    doc = (REPO / "docs" / "SETTLEMENT.md").read_text()
+    for command in ("revshare period close", "revshare period list", "revshare credit", "revshare settle"):
+        assert command in doc
+    reference = doc[doc.index("## Licensors and contracts"):doc.index("## Money")]
+    for model in (LicensorConfig, ContractConfig):
+        for field in model.model_fields:
+            assert f"| `{field}` |" in reference, field

@@ -57,8 +57,9 @@ def period_close(
 ) -> None:
     """Freeze a period: what it settles never changes after this.
 
-    Records of it that arrive later, credits and refunds land in the next period as dated
-    adjustments. Periods close in order, once each, after the month has ended.
+    Records of it that arrive later, credits and refunds land in the next period as dated adjustments.
+
+    Periods close in order, once each, after the month has ended.
 
     Example: revshare period close 2026-01
     """
@@ -133,8 +134,9 @@ def settle_command(
 ) -> None:
     """Settle a closed period: licensors' statements and customers' invoices (JSON, CSV, HTML).
 
-    Usage is summed in SQL on the ledger; the recoupment balances and statement chain carry from
-    the previous period. Running it again writes byte-identical files and changes nothing.
+    Usage is summed in SQL on the ledger; balances and the statement chain carry on from the previous period.
+
+    Running it again writes byte-identical files and changes nothing.
 
     Example: revshare settle --period 2026-01 --out statements/
     """
