@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-import conftest
+from tests import conftest
+
 from revshare.config import Catalog
 from revshare.ledger.store import Ledger
 from revshare.metering.record import Outcome, UsageRecord
