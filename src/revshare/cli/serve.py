@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import secrets
+import shlex
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -72,9 +75,13 @@ def _banner(catalog: Catalog, host: str, port: int, demo_key: str | None, admin_
         out.print("\nTry it with curl:\n")
         print(f"curl -s {base}/v1/chat/completions -H 'Authorization: Bearer {demo_key}' "
               f"-H 'Content-Type: application/json' -d '{body}'")
-        out.print("\nor with the openai SDK (pip install openai):\n")
-        print(f'python -c "from openai import OpenAI; c = OpenAI(base_url=\'{base}/v1\', api_key=\'{demo_key}\'); '
+        # The interpreter serving the demo has the SDK when installed with the dev extra (make run).
+        has_sdk = importlib.util.find_spec("openai") is not None
+        python = shlex.quote(sys.executable) if has_sdk else "python"
+        out.print("\nor with the openai SDK" + ("" if has_sdk else " (pip install openai)") + ":\n")
+        print(f'{python} -c "from openai import OpenAI; c = OpenAI(base_url=\'{base}/v1\', api_key=\'{demo_key}\'); '
               f"print(c.chat.completions.create(model='{model}', max_tokens=32, "
               f"messages=[{{'role': 'user', 'content': 'Say hello.'}}]).choices[0].message.content)\"")
-        out.print("\nThen see what was metered: [bold].venv/bin/revshare usage[/]\n")
+        script = Path(sys.executable).parent / "revshare"
+        out.print(f"\nThen see what was metered: [bold]{script if script.exists() else 'revshare'} usage[/]\n")
     sys.stdout.flush()
