@@ -110,7 +110,7 @@ def test_close_credit_settle_traces_every_figure_to_the_records(ledger: Ledger, 
     assert st["number"] == 1 and st["previous_hash"] is None and st["adjustments"] == []
     assert st["totals"]["earned"] == "0.13" and st["totals"]["true_up"] == "4.87"
     assert st["totals"]["amount_due"] == "5.00" and st["totals"]["recoupment_after"] == "4.87"
-    assert {p.suffix for p in (tmp_path / "jan").iterdir()} == {".json", ".csv", ".html"}
+    assert {p.suffix for p in (tmp_path / "jan").iterdir()} == {".json", ".csv", ".html", ".sig"}  # .sig: statements are signed
 
     # (2) February: the late record and the refund are dated adjustments; the chain goes on
     ok("settle", "--period", "2026-02", "--out", str(tmp_path / "feb"))

@@ -1,6 +1,7 @@
-"""`revshare period close|list`, `revshare credit`, `revshare settle`: the month-end workflow.
+"""`revshare period close|list`, `revshare credit`, `revshare settle`, `revshare export statement-bundle`.
 
-Thin commands over `revshare.ledger.periods`; docs/SETTLEMENT.md walks through them.
+The month-end workflow: thin commands over `revshare.ledger.periods` and
+`revshare.ledger.statement_bundle`; docs/SETTLEMENT.md and docs/VERIFY.md walk through them.
 """
 
 from __future__ import annotations
@@ -26,9 +27,12 @@ from revshare.cli._common import (
     out,
 )
 from revshare.settlement import Period
+from revshare.tlog import TlogError
 
 period_app = typer.Typer(help="Close settlement periods (calendar months, UTC) and list them.", no_args_is_help=True)
 app.add_typer(period_app, name="period")
+export_app = typer.Typer(help="Export what a licensor needs to verify its statements offline.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
 
 
 def _operator() -> str:
@@ -59,21 +63,34 @@ def period_close(
 
     Records of it that arrive later, credits and refunds land in the next period as dated adjustments.
 
-    Periods close in order, once each, after the month has ended.
+    Periods close in order, once each, after the month has ended. The close then integrates the
+    logs and signs each log's checkpoint at its cut-off: the checkpoints its statements name.
 
     Example: revshare period close 2026-01
     """
+    from revshare.ledger.integrator import IntegrationError, checkpoints_at_seq, integrate
     from revshare.ledger.periods import SettlementLedgerError, close_period
 
     p = _period(period)
-    ledger = ledger_or_exit(catalog_or_exit(config))
+    catalog = catalog_or_exit(config)
+    ledger = ledger_or_exit(catalog)
     try:
         closed = close_period(ledger, p, closed_by=_operator(), early=early, note=note)
     except SettlementLedgerError as exc:
         fail(str(exc))
     how = " early" if closed.early else ""
     out.print(f"closed {closed.period.label}{how}: cut-off {closed.cutoff.isoformat()}, records up to seq "
-              f"{closed.last_seq}. Next: revshare settle --period {closed.period.label} --out statements/")
+              f"{closed.last_seq}.")
+    try:
+        integrate(ledger, catalog)
+        signed = checkpoints_at_seq(ledger, catalog, closed.last_seq)
+    except (IntegrationError, TlogError, OSError) as exc:
+        fail(f"{closed.period.label} is closed, but its checkpoints are not signed: {exc}. Fix the log (revshare "
+             "log audit), then `revshare settle` signs them")
+    for _, signed_cp in sorted(signed.items()):
+        cp = signed_cp.checkpoint
+        out.print(f"  checkpoint {cp.origin}: size {cp.size}, root {cp.root_hash.hex()}")
+    out.print(f"Next: revshare settle --period {closed.period.label} --out statements/")
 
 
 @period_app.command("list")
@@ -138,13 +155,27 @@ def settle_command(
 
     Running it again writes byte-identical files and changes nothing.
 
+    Each statement names its licensor's log checkpoints (this close's and the previous one's) and
+    leaf range, and is signed by the host key (`<statement>.sig` beside its JSON).
+
     Example: revshare settle --period 2026-01 --out statements/
     """
-    from revshare.ledger.periods import SettlementLedgerError, settle_period
+    from revshare.ledger.integrator import IntegrationError
+    from revshare.ledger.log_identity import load_identity
+    from revshare.ledger.periods import SettlementLedgerError, closed_period, settle_period
+    from revshare.ledger.statement_bundle import statement_logs
 
     p = _period(period)
     catalog = catalog_or_exit(config)
     ledger = ledger_or_exit(catalog)
+    closed = closed_period(ledger, p)
+    if closed is None:
+        fail(f"period {p.label} is not closed: run `revshare period close {p.label}` first")
+    try:
+        identity = load_identity(catalog)
+        refs = statement_logs(ledger, catalog, closed, closed_period(ledger, p.previous()), identity=identity)
+    except (IntegrationError, TlogError, OSError) as exc:
+        fail(f"cannot bind the statements to the log: {exc}")
     columns = (TextColumn("reading usage of " + p.label), BarColumn(), MofNCompleteColumn(), TextColumn("days"),
                TimeElapsedColumn())
     with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
@@ -154,7 +185,8 @@ def settle_command(
             bar.update(task, completed=done, total=total)
 
         try:
-            run = settle_period(ledger, catalog, p, out_dir, settled_by=_operator(), progress=progress)
+            run = settle_period(ledger, catalog, p, out_dir, settled_by=_operator(), log=refs, signer=identity.key,
+                                progress=progress)
         except SettlementLedgerError as exc:
             fail(str(exc))
     res = run.result
@@ -179,3 +211,33 @@ def settle_command(
     again = " (already settled: files re-created identical to those issued; nothing stored)" if run.rerun else ""
     out.print(f"{run.requests} charged request(s) in {run.aggregates} group(s); wrote {len(run.files)} file(s) "
               f"to {out_dir}{again}")
+
+
+@export_app.command("statement-bundle")
+def export_statement_bundle(
+    period: Annotated[str, typer.Option(help="The settled period, YYYY-MM.")],
+    licensor: Annotated[str, typer.Option(help="The licensor id whose statements to export.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="The bundle directory to write.")],
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Write a licensor's statement bundle: everything `revshare verify statement` needs, offline.
+
+    The signed statements, the previous statements they chain to, both checkpoints, the consistency
+    proof, the range's leaves (JSONL), the carried leaves with inclusion proofs, the terms and the host key.
+    The period is settled again on the side first: the bundle is always that of the issued statements.
+
+    Example: revshare export statement-bundle --period 2026-01 --licensor google --out bundle/
+    """
+    from revshare.ledger.integrator import IntegrationError
+    from revshare.ledger.periods import SettlementLedgerError
+    from revshare.ledger.statement_bundle import export_bundle
+
+    p = _period(period)
+    catalog = catalog_or_exit(config)
+    ledger = ledger_or_exit(catalog)
+    try:
+        written = export_bundle(ledger, catalog, p, licensor, out_dir, exported_by=_operator())
+    except (SettlementLedgerError, IntegrationError, TlogError, OSError) as exc:
+        fail(str(exc))
+    out.print(f"wrote {len(written)} file(s) to {out_dir}: " + ", ".join(w.name for w in written))
+    out.print(f"verify: revshare verify statement {out_dir} --key {out_dir / 'host.vkey'}")

@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -73,6 +73,7 @@ from revshare.settlement.state import next_state
 if TYPE_CHECKING:
     from revshare.config import Catalog
     from revshare.ledger.store import Ledger
+    from revshare.tlog import HostKey
 
 __all__ = [
     "CREDIT_KINDS",
@@ -89,6 +90,7 @@ __all__ = [
     "next_open_period",
     "read_aggregates",
     "settle_period",
+    "signature_doc",
 ]
 
 CREDIT_KINDS: tuple[str, ...] = ("credit", "refund", "discount")
@@ -472,7 +474,8 @@ def settle_period(
     out_dir: str | Path,
     *,
     settled_by: str,
-    log: LogRef | None = None,
+    log: LogRef | Mapping[str, LogRef] | None = None,
+    signer: HostKey | None = None,
     progress: Progress | None = None,
 ) -> SettleRun:
     """Settle a closed period: statements, invoices, the carried state; see the module docstring.
@@ -481,7 +484,9 @@ def settle_period(
     in SQL and the period's credits; (3) the pure settlement, then every validator: any error
     refuses the whole run; (4) compare with the documents issued before, if any; (5) store the
     state and documents; (6) write the files. `log`, when given, is the checkpoint reference put
-    on every statement (before hashing, so the chain covers it).
+    on every statement (before hashing, so the chain covers it): one for all, or one per licensor
+    id (`statement_bundle.statement_logs`). `signer`, when given, signs each statement: `<stem>.sig`
+    beside its JSON (`signature_doc`).
     """
     closed = closed_period(ledger, period)
     if closed is None:
@@ -505,7 +510,9 @@ def settle_period(
     # (3)
     result = settle(catalog, window, aggregates, prior=prior, credits=credits)
     if log is not None:
-        statements = tuple(replace(s, log=log) for s in result.statements)
+        refs = log
+        statements = tuple(replace(s, log=refs if isinstance(refs, LogRef) else refs.get(s.licensor))
+                           for s in result.statements)
         result = replace(result, statements=statements, state=next_state(prior or SettlementState(), statements))
     problems = [e for e in result.errors if e.level == "error"] + validate_settlement(result)
     if problems:
@@ -518,10 +525,28 @@ def settle_period(
     # (6)
     try:
         files = write_files(out_dir, result.statements, result.invoices)
+        if signer is not None:
+            for st in result.statements:
+                path = Path(out_dir) / f"{statement_stem(st)}.sig"
+                path.write_bytes(signature_doc(st.to_json(), statement_stem(st), signer))
+                files.append(path)
+            files.sort()
     except OSError as exc:
         raise SettlementLedgerError(f"cannot write the files to {out_dir}: {exc}") from exc
     return SettleRun(result, tuple(files), rerun, tuple(e for e in result.errors if e.level == "warning"),
                      len(aggregates), sum(a.requests for a in aggregates))
+
+
+def signature_doc(statement: Mapping[str, Any], stem: str, key: HostKey) -> bytes:
+    """`<stem>.sig`: Ed25519 over the statement's JCS bytes (`HostKey.sign_json`), as JCS JSON.
+
+    {"key": <vkey>, "sha256": <statement hash>, "signature": <base64>, "statement": "<stem>.json",
+     "type": "revshare.statement-signature/v1"}; Ed25519 is deterministic, so re-running gives the
+    same bytes. A verifier checks `signature` under the key it trusts, not the one named here.
+    """
+    doc = {"type": "revshare.statement-signature/v1", "statement": f"{stem}.json",
+           "sha256": statement_hash(statement), "key": key.verifier_text(), "signature": key.sign_json(statement)}
+    return rfc8785.dumps(doc) + b"\n"
 
 
 def _store(ledger: Ledger, period: Period, result: SettlementResult, docs: list[IssuedDocument], by: str) -> bool:

@@ -37,6 +37,7 @@ from revshare.settlement.settle import HostSummary, SettlementResult, settle
 from revshare.settlement.state import ContractState, SettlementState, next_state
 from revshare.settlement.statement import (
     AdjustmentLine,
+    LeafSet,
     LogRef,
     SegmentTerms,
     Statement,
@@ -61,6 +62,7 @@ __all__ = [
     "Invoice",
     "InvoiceCredit",
     "InvoiceLine",
+    "LeafSet",
     "LicensorConfig",
     "LogRef",
     "Period",

@@ -15,28 +15,45 @@ It returns errors as values; `validate.validate_settlement()` re-checks every in
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from revshare.settlement.adjustments import Credit, allocate_credits
+from revshare.settlement.adjustments import Credit, CreditPiece, allocate_credits
 from revshare.settlement.aggregate import UsageAggregate
 from revshare.settlement.errors import SettlementError
 from revshare.settlement.guarantee import apply_guarantee
 from revshare.settlement.invoice import Invoice, build_invoices
 from revshare.settlement.period import Window
-from revshare.settlement.rating import rate_aggregates
+from revshare.settlement.rating import PriceLike, rate_aggregates
 from revshare.settlement.rounding import places_of, round_half_even
 from revshare.settlement.share import contract_earnings
 from revshare.settlement.state import SettlementState, next_state
 from revshare.settlement.statement import Statement, StatementTotals
-from revshare.settlement.terms import ContractConfig, lineage_of
+from revshare.settlement.terms import ContractConfig, LicensorConfig, ModelLike, lineage_of
 
-if TYPE_CHECKING:
-    from revshare.config import Catalog
+__all__ = ["CatalogLike", "HostSummary", "SettlementResult", "settle"]
 
-__all__ = ["HostSummary", "SettlementResult", "settle"]
+
+class _ServerLike(Protocol):
+    @property
+    def host_name(self) -> str: ...
+
+
+class CatalogLike(Protocol):
+    """What `settle` reads of a catalog: `revshare.config.Catalog`, or a statement bundle's terms."""
+
+    @property
+    def contracts(self) -> Sequence[ContractConfig]: ...
+    @property
+    def licensors(self) -> Sequence[LicensorConfig]: ...
+    @property
+    def models(self) -> Sequence[ModelLike]: ...
+    @property
+    def prices(self) -> Sequence[PriceLike]: ...
+    @property
+    def server(self) -> _ServerLike: ...
 
 ZERO = Decimal(0)
 
@@ -54,7 +71,11 @@ class HostSummary:
 
 @dataclass(frozen=True, slots=True)
 class SettlementResult:
-    """Everything a close produces. Persist `state`; render and send statements and invoices."""
+    """Everything a close produces. Persist `state`; render and send statements and invoices.
+
+    `credit_pieces` is where each credit landed (per model and key): a statement bundle exports
+    the pieces on its licensor's models, since a licensor cannot see the other models' usage.
+    """
 
     period: str
     statements: tuple[Statement, ...]
@@ -62,6 +83,7 @@ class SettlementResult:
     summaries: tuple[HostSummary, ...]
     state: SettlementState
     errors: tuple[SettlementError, ...]
+    credit_pieces: tuple[CreditPiece, ...] = ()
 
 
 def contracts_by_id(contracts: Iterable[ContractConfig]) -> dict[str, tuple[ContractConfig, ...]]:
@@ -82,14 +104,19 @@ def _check_window(window: Window, contracts: Iterable[ContractConfig]) -> None:
 
 
 def settle(
-    catalog: Catalog,
+    catalog: CatalogLike,
     window: Window,
     aggregates: Iterable[UsageAggregate],
     *,
     prior: SettlementState | None = None,
     credits: Iterable[Credit] = (),
+    allocated: Iterable[CreditPiece] | None = None,
 ) -> SettlementResult:
-    """Settle one period; see the module docstring for the steps."""
+    """Settle one period; see the module docstring for the steps.
+
+    `allocated`, when given, replaces step (2): the credits' pieces as the host allocated them
+    (a licensor's verifier sees only its own models' usage, not what the allocation spans).
+    """
     prior = prior or SettlementState()
     _check_window(window, catalog.contracts)
     period = window.period
@@ -113,8 +140,11 @@ def settle(
                 "credit-duplicate", f"credit id {cr.id!r} appears twice; the second is left out"))
         else:
             by_id[cr.id] = cr
-    pieces, errs = allocate_credits(by_id.values(), cells, window)
-    errors += errs
+    if allocated is None:
+        pieces, errs = allocate_credits(by_id.values(), cells, window)
+        errors += errs
+    else:
+        pieces = tuple(sorted(allocated))
     usable = {p.credit_id for p in pieces}
     by_id = {k: v for k, v in by_id.items() if k in usable}
     # (3) statements
@@ -175,4 +205,4 @@ def settle(
         summaries.append(HostSummary(currency, gross, credited, due, gross - credited - due))
     # (6) state
     return SettlementResult(period.label, tuple(statements), invoices, tuple(summaries),
-                            next_state(prior, statements), tuple(errors))
+                            next_state(prior, statements), tuple(errors), pieces)

@@ -15,7 +15,9 @@ from typing import Any
 from revshare.money import money_str
 
 __all__ = [
+    "EMPTY_SHA256",
     "AdjustmentLine",
+    "LeafSet",
     "LogRef",
     "SegmentTerms",
     "Statement",
@@ -33,24 +35,73 @@ def _m(amount: Decimal | None) -> str | None:
     return None if amount is None else money_str(amount)
 
 
+EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"  # SHA-256 of no bytes
+
+
+@dataclass(frozen=True, slots=True)
+class LeafSet:
+    """A set of log leaves named by count and digest: SHA-256 over their RFC 6962 leaf hashes, in index order."""
+
+    count: int = 0
+    sha256: str = EMPTY_SHA256
+
+    def to_json(self) -> dict[str, Any]:
+        return {"count": self.count, "sha256": self.sha256}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LeafSet:
+        return cls(int(data["count"]), str(data["sha256"]))
+
+
 @dataclass(frozen=True, slots=True)
 class LogRef:
-    """Where the period's records sit in the verifiable log (filled by the tlog work).
+    """Where the statement's records sit in the licensor's verifiable log (docs/VERIFY.md).
 
     Attributes:
-      origin, size, root: the checkpoint that covers the period (root as hex).
-      first_seq, last_seq: the first and last leaf of the period.
+      origin, size, root: the checkpoint of this close (root as hex): the log's leaves with
+        seq <= `through_seq`.
+      first_seq, last_seq: the seqs of the first and last leaf of the range (None: no leaf).
+      previous_size, previous_root: the checkpoint of the previous close (size 0: the empty tree).
+        The range is the leaves [previous_size, size); their seqs are in (after_seq, through_seq].
+      after_seq, through_seq: the ledger cut-offs (last seq) of the previous close and this one.
+      cut_seqs: per window cut, the last ledger seq appended before it (late usage is placed
+        in a segment by its append time; seqs are appended in time order).
+      carried: leaves before the range that started in this period (appended before the
+        previous close): settled here; `deferred` of the previous statement.
+      deferred: leaves up to this checkpoint that started after the period: settled later.
     """
 
     origin: str
     size: int
     root: str
-    first_seq: int
-    last_seq: int
+    first_seq: int | None
+    last_seq: int | None
+    previous_size: int = 0
+    previous_root: str = EMPTY_SHA256
+    after_seq: int = 0
+    through_seq: int = 0
+    cut_seqs: tuple[int, ...] = ()
+    carried: LeafSet = LeafSet()
+    deferred: LeafSet = LeafSet()
 
     def to_json(self) -> dict[str, Any]:
         return {"origin": self.origin, "size": self.size, "root": self.root,
-                "first_seq": self.first_seq, "last_seq": self.last_seq}
+                "previous": {"size": self.previous_size, "root": self.previous_root},
+                "first_index": self.previous_size, "last_index": self.size - 1,
+                "first_seq": self.first_seq, "last_seq": self.last_seq,
+                "after_seq": self.after_seq, "through_seq": self.through_seq, "cut_seqs": list(self.cut_seqs),
+                "carried": self.carried.to_json(), "deferred": self.deferred.to_json()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LogRef:
+        """The inverse of `to_json` (raises KeyError, TypeError or ValueError on a malformed one)."""
+        prev = data["previous"]
+        return cls(str(data["origin"]), int(data["size"]), str(data["root"]),
+                   None if data["first_seq"] is None else int(data["first_seq"]),
+                   None if data["last_seq"] is None else int(data["last_seq"]),
+                   int(prev["size"]), str(prev["root"]), int(data["after_seq"]), int(data["through_seq"]),
+                   tuple(int(s) for s in data["cut_seqs"]), LeafSet.from_json(data["carried"]),
+                   LeafSet.from_json(data["deferred"]))
 
 
 @dataclass(frozen=True, slots=True)

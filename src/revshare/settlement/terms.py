@@ -26,6 +26,7 @@ from revshare.money import D, MoneyError
 __all__ = [
     "ContractConfig",
     "LicensorConfig",
+    "ModelLike",
     "Royalty",
     "TermsError",
     "Tier",
@@ -205,6 +206,9 @@ class _ModelLike(Protocol):
     def id(self) -> str: ...
     @property
     def base_model(self) -> str | None: ...
+
+
+ModelLike = _ModelLike  # what lineage needs of a model: its id and base model
 
 
 class _PriceLike(Protocol):
