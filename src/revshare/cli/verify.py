@@ -2,8 +2,7 @@
 
 Imports only `revshare.verify`, `revshare.tlog` and the CLI basics, so it runs with the base
 install (`pip install revshare`): no web server, database driver or engine. On success it
-prints a verdict; on any failure it exits 1 naming the check that failed. (`verify
-statement` joins this group with the settlement statements.)
+prints a verdict; on any failure it exits 1 naming the check that failed.
 """
 
 from __future__ import annotations
@@ -15,13 +14,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
 from revshare.cli._common import app, err, fail, out
 from revshare.tlog import TlogError
-from revshare.verify import verify_extension, verify_leaves, verify_receipt_text
+from revshare.verify import StatementVerifyError, verify_bundle, verify_extension, verify_leaves, verify_receipt_text
 from revshare.verify.log import open_checkpoint
 
-verify_app = typer.Typer(help="Verify receipts, checkpoints and leaves offline against the host's key.",
+verify_app = typer.Typer(help="Verify receipts, checkpoints, leaves and statements offline against the host's key.",
                          no_args_is_help=True)
 app.add_typer(verify_app, name="verify")
 
@@ -134,3 +135,37 @@ def verify_leaves_cmd(
         _failed(f"leaves {file}", exc)
     cp = verdict.checkpoint
     out.print(f"OK: {len(rows)} leaves rebuild {cp.origin} size {cp.size} root {cp.root_hash.hex()}")
+
+
+@verify_app.command("statement")
+def verify_statement(
+    bundle: Annotated[Path, typer.Argument(help="The bundle directory (revshare export statement-bundle).")],
+    key: KeyOption,
+    previous_bundle: Annotated[Path | None, typer.Option(
+        help="Your copy of the previous period's bundle: the statement must extend its checkpoint.")] = None,
+) -> None:
+    """Check a statement bundle offline: signatures, the leaves against both checkpoints, consistency,
+    the leaf range with no gap and no extra, and every figure recomputed from the leaves and the terms.
+
+    Example: revshare verify statement feb/ --key host.vkey --previous-bundle jan/
+    """
+    from revshare.verify.statement import STEPS
+
+    if not bundle.is_dir():
+        fail(f"{bundle} is not a directory (a bundle from revshare export statement-bundle)")
+    try:
+        verdicts = verify_bundle(bundle, _vkey(key), previous_bundle)
+    except StatementVerifyError as exc:
+        step = f"step ({exc.step}) {STEPS[exc.step]}" if exc.step >= 0 else "bundle"
+        err.print(f"[bold red]FAILED[/] {step}: {type(exc).__name__}: {exc}", markup=True, soft_wrap=True)
+        raise typer.Exit(1) from None
+    # Pipes and logs get a width that fits the steps (rich would squeeze them into 80 columns).
+    screen = out if out.is_terminal else Console(file=out.file, width=160, highlight=False)
+    for v in verdicts:
+        table = Table("step", "check", "result", title=f"{v.name}: {v.statement['licensor']} / "
+                      f"{v.statement['contract']} {v.statement['period']} no. {v.statement['number']}")
+        for s in v.steps:
+            table.add_row(f"({s.number})", s.title, f"OK {s.detail}")
+        screen.print(table)
+        totals = v.statement["totals"]
+        out.print(f"OK: {v.name} verifies: amount due {totals['amount_due']} {v.statement['currency']}")

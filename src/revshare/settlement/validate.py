@@ -42,8 +42,11 @@ def validate_statement(s: Statement) -> list[SettlementError]:
         ("amount_due", t.amount_due, t.earned + t.true_up - t.recouped),
         ("true_up", t.true_up, max(ZERO, t.minimum_guarantee - t.earned)),
     ]
-    if s.tiers:
-        checks.append(("tier shares", sum((x.share for x in s.tiers), ZERO), t.earned))
+    if s.tiers:  # the tier rows split the earnings of the tiered segments (a contract may change kind mid-month)
+        tiered = {seg.index for seg in s.segments if seg.kind == "tiers"}
+        in_tiers = (sum((x.share for x in s.lines if x.segment in tiered), ZERO)
+                    + sum((a.share for a in s.adjustments if a.segment in tiered), ZERO))
+        checks.append(("tier shares", sum((x.share for x in s.tiers), ZERO), in_tiers))
     for name, got, want in checks:
         if got != want:
             errors.append(_err(where, name, got, want))
