@@ -27,6 +27,8 @@ __all__ = [
     "ConfigError",
     "Customer",
     "EngineConfig",
+    "KeyLimits",
+    "Limits",
     "LogConfig",
     "ModelConfig",
     "Price",
@@ -102,6 +104,10 @@ class ServerConfig(_Strict):
     # SQLite durability: NORMAL survives a crash of the process; FULL also a power loss, at the
     # cost of an fsync per commit (docs/ARCHITECTURE.md, "Durability").
     sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+    # Fail closed by default: a request whose intent cannot be written to the ledger gets 503
+    # rather than unmetered service. true serves anyway and writes the records when the ledger
+    # is back (docs/RELIABILITY.md).
+    fail_open: bool = False
 
 
 class LogConfig(_Strict):
@@ -187,8 +193,29 @@ class Price(_Strict):
         return f"{self.model}@{stamp}"
 
 
-class Customer(_Strict):
-    """A customer and the models (globs) it may call."""
+BudgetPeriod = Literal["day", "month", "total"]
+
+
+class Limits(_Strict):
+    """Admission limits shared by customers and keys (docs/RELIABILITY.md). None: no limit."""
+
+    requests_per_minute: int | None = Field(default=None, ge=1)
+    tokens_per_minute: int | None = Field(default=None, ge=1)
+    max_concurrent: int | None = Field(default=None, ge=1)
+    # Most the holder may spend per budget_period, in the price currency; "total" never resets
+    # (prepaid credit).
+    budget: Decimal | None = None
+    budget_period: BudgetPeriod = "month"
+
+    _budget = field_validator("budget", mode="before")(lambda v: None if v is None else _money(v))
+
+    @property
+    def limited(self) -> bool:
+        return any(x is not None for x in (self.requests_per_minute, self.tokens_per_minute, self.max_concurrent))
+
+
+class Customer(Limits):
+    """A customer, the models (globs) it may call, and its limits and budget."""
 
     name: Identifier
     models: tuple[str, ...] = ("*",)
@@ -196,6 +223,13 @@ class Customer(_Strict):
 
     def may_use(self, model_id: str) -> bool:
         return any(fnmatch.fnmatchcase(model_id, pattern) for pattern in self.models)
+
+
+class KeyLimits(Limits):
+    """Limits and a budget of one API key (by its public id), on top of its customer's."""
+
+    key_id: str = Field(min_length=1, max_length=64)
+    customer: Identifier
 
 
 class Catalog(_Strict):
@@ -207,6 +241,7 @@ class Catalog(_Strict):
     models: tuple[ModelConfig, ...] = ()
     prices: tuple[Price, ...] = ()
     customers: tuple[Customer, ...] = ()
+    key_limits: tuple[KeyLimits, ...] = ()
     licensors: tuple[LicensorConfig, ...] = ()
     contracts: tuple[ContractConfig, ...] = ()
     source: str = "<catalog>"
@@ -239,6 +274,14 @@ class Catalog(_Strict):
         for i, m in enumerate(self.models):
             if not any(p.model == m.id for p in self.prices):
                 raise _EntryError(("models", i, "id"), f"model {m.id!r} has no entry in [[prices]]")
+        customer_names = {c.name for c in self.customers}
+        _check_unique("key_limits", [k.key_id for k in self.key_limits])
+        for i, k in enumerate(self.key_limits):
+            if k.customer not in customer_names:
+                raise _EntryError(("key_limits", i, "customer"), f"unknown customer {k.customer!r}")
+        budgeted = [c.budget for c in self.customers] + [k.budget for k in self.key_limits]
+        if any(b is not None for b in budgeted) and len({p.currency for p in self.prices}) > 1:
+            raise _EntryError(("prices",), "budgets need every price in one currency")
         terms_errors = validate_terms(
             self.licensors, self.contracts, self.models, self.prices, [c.name for c in self.customers]
         )
@@ -269,6 +312,13 @@ class Catalog(_Strict):
 
     def customer(self, name: str) -> Customer | None:
         return self._customers_by_name.get(name)
+
+    @cached_property
+    def _key_limits_by_id(self) -> dict[str, KeyLimits]:
+        return {k.key_id: k for k in self.key_limits}
+
+    def key_limit(self, key_id: str) -> KeyLimits | None:
+        return self._key_limits_by_id.get(key_id)
 
     def _lineage(self, model_id: str) -> list[ModelConfig]:
         chain: list[ModelConfig] = []

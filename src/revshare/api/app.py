@@ -18,6 +18,7 @@ from revshare.api.state import Gateway, KeyCache
 from revshare.config import Catalog
 from revshare.engines.base import Engine
 from revshare.engines.registry import build_engines
+from revshare.ledger.recovery import InstanceLease, resolve_orphans
 from revshare.ledger.store import Ledger
 from revshare.ledger.writer import GroupCommitWriter
 
@@ -34,13 +35,21 @@ def create_app(catalog: Catalog, *, admin_token: str, ledger: Ledger | None = No
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ledger.migrate()
+        lease = InstanceLease(ledger)
+        lease.hold()
+        resolve_orphans(ledger, lease)
+        if catalog.server.fail_open:
+            log.warning("ledger: fail-open (server.fail_open = true): requests are served while the ledger "
+                        "cannot be written; their records are kept in memory until it can")
+        else:
+            log.info("ledger: fail-closed: requests get 503 while the ledger cannot be written")
         writer = GroupCommitWriter(ledger, batch_max=catalog.server.commit_batch_max,
                                    wait_ms=catalog.server.commit_wait_ms)
         writer.start()
         running = engines if engines is not None else build_engines(catalog)
         for engine in running.values():
             await engine.start()
-        app.state.gateway = Gateway(catalog, ledger, writer, running, admin_token, KeyCache(ledger))
+        app.state.gateway = Gateway(catalog, ledger, writer, running, admin_token, KeyCache(ledger), lease)
         log.info("ledger: %s", ledger.safe_url)
         app.state.tlog = LogService.start(catalog, ledger)
         try:
@@ -50,6 +59,7 @@ def create_app(catalog: Catalog, *, admin_token: str, ledger: Ledger | None = No
             for engine in running.values():
                 await engine.close()
             writer.close()
+            lease.release()
             ledger.close()
 
     app = FastAPI(
@@ -67,7 +77,8 @@ def create_app(catalog: Catalog, *, admin_token: str, ledger: Ledger | None = No
     async def healthz(request: Request) -> dict[str, Any]:
         gateway: Gateway = request.app.state.gateway
         return {"status": "ok", "version": __version__, "models": [m.id for m in gateway.catalog.models],
-                "records_appended": gateway.writer.appended}
+                "records_appended": gateway.writer.appended,
+                "ledger": "ok" if gateway.writer.healthy else "unavailable", "ledger_backlog": gateway.writer.backlog}
 
     app.add_middleware(BodySizeLimit, max_bytes=catalog.server.max_body_bytes)
     return app

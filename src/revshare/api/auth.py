@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 
 from fastapi import Request
+from sqlalchemy.exc import SQLAlchemyError
 
 from revshare.api.errors import ApiError
 from revshare.api.state import Gateway
@@ -27,11 +28,20 @@ def bearer(request: Request) -> str | None:
 
 
 async def require_customer(request: Request) -> ApiKey:
-    """The live API key of this request; 401 without one."""
+    """The live API key of this request; 401 without one.
+
+    Keys are found by their SHA-256 (an indexed lookup): what a timing difference could reveal is
+    a prefix of a hash, which says nothing about any secret.
+    """
     token = bearer(request)
     if token is None:
         raise ApiError(401, "missing API key: send 'Authorization: Bearer <key>'", code="missing_api_key")
-    key = await gateway_of(request).keys.lookup(token)
+    try:
+        key = await gateway_of(request).keys.lookup(token)
+    except SQLAlchemyError:
+        # Never the secret in a log or a message: only that the ledger could not be read.
+        raise ApiError(503, "the ledger cannot be read to check the API key", code="ledger_unavailable",
+                       headers={"Retry-After": "1"}) from None
     if key is None:
         raise ApiError(401, "incorrect API key provided", code="invalid_api_key")
     return key

@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 
-__all__ = ["ApiError", "error_body", "install_error_handlers"]
+__all__ = ["ApiError", "error_body", "error_responses", "install_error_handlers"]
 
 _TYPES = {
     400: "invalid_request_error",
@@ -30,6 +30,45 @@ _TYPES = {
     502: "server_error",
     503: "server_error",
 }
+
+
+_DESCRIPTIONS = {
+    400: "Bad request: malformed JSON, a bad or unknown parameter",
+    401: "Missing or wrong credentials",
+    402: "The budget or prepaid credit cannot cover the request's most cost",
+    403: "Not allowed for this caller",
+    404: "No such model, route or object",
+    409: "A request with this Idempotency-Key is still running",
+    413: "Request body too large",
+    422: "Idempotency-Key reused with a different body",
+    429: "A rate limit was reached; see Retry-After",
+    502: "The upstream engine failed",
+    503: "Engine or ledger unavailable",
+}
+
+_ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {
+        "type": "object",
+        "required": ["message", "type", "param", "code"],
+        "properties": {
+            "message": {"type": "string"},
+            "type": {"type": "string"},
+            "param": {"type": ["string", "null"]},
+            "code": {"type": ["string", "null"]},
+        },
+    }},
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` for a route: each error status with the OpenAI error shape."""
+    return {
+        status: {"description": _DESCRIPTIONS.get(status, "Error"),
+                 "content": {"application/json": {"schema": _ERROR_SCHEMA}}}
+        for status in statuses
+    }
 
 
 class ApiError(Exception):

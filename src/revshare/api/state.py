@@ -1,4 +1,5 @@
-"""What a running gateway holds: the catalog, the ledger and its writer, engines, key cache."""
+"""What a running gateway holds: the catalog, the ledger and its writer, engines, key cache,
+rate limits and its lease on its own intents."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from starlette.concurrency import run_in_threadpool
 
 from revshare.config import Catalog
 from revshare.engines.base import Engine
+from revshare.ledger.recovery import InstanceLease
 from revshare.ledger.store import ApiKey, Ledger, hash_secret
 from revshare.ledger.writer import GroupCommitWriter
+from revshare.metering.limits import RateLimiter
 
 __all__ = ["Gateway", "KeyCache"]
 
@@ -47,3 +50,9 @@ class Gateway:
     engines: dict[str, Engine]
     admin_token: str
     keys: KeyCache
+    lease: InstanceLease | None = None
+    limiter: RateLimiter = field(default_factory=RateLimiter)
+
+    @property
+    def instance(self) -> str:
+        return self.lease.instance if self.lease is not None else "gw_unleased"

@@ -151,6 +151,7 @@ class Ledger:
         after_seq: int = 0,
         limit: int | None = None,
         record_id: str | None = None,
+        record_ids: Sequence[str] | None = None,
     ) -> list[UsageRecord]:
         """Records in seq order, optionally one customer's only."""
         query = select(usage_records).where(usage_records.c.seq > after_seq).order_by(usage_records.c.seq)
@@ -158,6 +159,8 @@ class Ledger:
             query = query.where(usage_records.c.customer == customer)
         if record_id is not None:
             query = query.where(usage_records.c.id == record_id)
+        if record_ids is not None:
+            query = query.where(usage_records.c.id.in_(list(record_ids)))
         if limit is not None:
             query = query.limit(limit)
         with self.engine.connect() as conn:

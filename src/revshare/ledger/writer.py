@@ -4,6 +4,11 @@
 committed, so a response that waits for it is never reported complete before its record is
 durable. One thread owns the writes; while it commits a batch, new records queue up and go in
 the next one, so the commit cost is shared by every request that arrived in the meantime.
+
+The same batches carry each request's intent (`await writer.reserve(intent)`: budget
+reservation, idempotency claim, the row a crash leaves behind), so writing it costs a share of a
+commit, not a transaction of its own. A record handed over with `submit` (nobody waits for it)
+is never dropped on a write error: it is kept and retried every second until the ledger is back.
 """
 
 from __future__ import annotations
@@ -17,8 +22,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
+from revshare.ledger.reservations import Final, Intent, IntentResult, ReservationSql
 from revshare.ledger.store import Ledger, LedgerError
 from revshare.metering.record import UsageRecord
 
@@ -29,11 +35,17 @@ log = logging.getLogger("revshare.ledger")
 _STOP = object()
 
 
+_RETRY_S = 1.0
+
+
 @dataclass(slots=True)
 class _Pending:
-    record: UsageRecord
-    future: asyncio.Future[int]
+    record: UsageRecord | None
+    future: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
+    final: Final | None = None
+    intent: Intent | None = None
+    keep: bool = False  # submitted without a waiter: retried until written
 
 
 class GroupCommitWriter:
@@ -44,6 +56,9 @@ class GroupCommitWriter:
         self._batch_max = batch_max
         self._wait_s = wait_ms / 1000.0
         self._queue: queue.SimpleQueue[_Pending | object] = queue.SimpleQueue()
+        self._sql = ReservationSql(ledger.engine.dialect.paramstyle, ledger.is_sqlite)
+        self._backlog: list[_Pending] = []
+        self.healthy = True
         self._thread = threading.Thread(target=self._run, name="revshare-ledger-writer", daemon=True)
         self._started = False
         self._conn: Any = None
@@ -55,27 +70,41 @@ class GroupCommitWriter:
             self._started = True
             self._thread.start()
 
-    async def append(self, record: UsageRecord) -> int:
-        """Queue a record and wait until it is committed; return its seq.
+    async def append(self, record: UsageRecord, final: Final | None = None) -> int:
+        """Queue a record (and what its transaction settles) and wait until it is committed;
+        return its seq.
 
         Raises LedgerError if the batch that held it could not be written.
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[int] = loop.create_future()
-        self._queue.put(_Pending(record, future, loop))
+        self._queue.put(_Pending(record, future, loop, final))
         # Not shielded, on purpose: the record is already queued and will be committed whether
         # or not anyone still waits for it (shield cost ~35 µs a request under uvloop).
         return await future
 
-    def submit(self, record: UsageRecord) -> None:
+    async def reserve(self, intent: Intent) -> IntentResult:
+        """Write a request's intent in the next batch; raise LedgerError if it could not be."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[IntentResult] = loop.create_future()
+        self._queue.put(_Pending(None, future, loop, intent=intent))
+        return await future
+
+    def submit(self, record: UsageRecord, final: Final | None = None) -> None:
         """Queue a record without waiting: for requests whose client is already gone.
 
-        The record is committed with the next batch, or by `close()` at shutdown.
+        The record is committed with the next batch, or by `close()` at shutdown; a write error
+        keeps it for a retry.
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[int] = loop.create_future()
         future.add_done_callback(_consume)
-        self._queue.put(_Pending(record, future, loop))
+        self._queue.put(_Pending(record, future, loop, final, keep=True))
+
+    @property
+    def backlog(self) -> int:
+        """Records waiting for the ledger to come back."""
+        return len(self._backlog)
 
     def close(self, timeout: float = 10.0) -> None:
         """Commit what is queued, then stop the thread."""
@@ -97,10 +126,16 @@ class GroupCommitWriter:
     def _loop_until_stopped(self) -> None:
         stopping = False
         while not stopping:
-            first = self._queue.get()
+            try:
+                first = self._queue.get(timeout=_RETRY_S if self._backlog else None)
+            except queue.Empty:
+                retry, self._backlog = self._backlog, []
+                self._commit(retry)
+                continue
             if first is _STOP:
                 break
-            batch: list[_Pending] = [first]  # type: ignore[list-item]
+            batch: list[_Pending] = [*self._backlog, first]  # type: ignore[list-item]
+            self._backlog = []
             deadline = time.monotonic() + self._wait_s
             while len(batch) < self._batch_max:
                 try:
@@ -115,35 +150,62 @@ class GroupCommitWriter:
                     break
                 batch.append(item)  # type: ignore[arg-type]
             self._commit(batch)
+        if self._backlog:  # shutting down: one last try
+            retry, self._backlog = self._backlog, []
+            self._commit(retry)
 
     def _commit(self, batch: list[_Pending]) -> None:
+        records = [p for p in batch if p.record is not None]
+        intents = [p for p in batch if p.intent is not None]
         try:
-            seqs = self._write([p.record for p in batch])
+            seqs, results = self._write(records, intents)
         except SQLAlchemyError as exc:
             if len(batch) > 1 and isinstance(exc, IntegrityError):
                 # One bad record (a duplicate id) must not sink the others: retry one by one.
                 for p in batch:
                     self._commit([p])
                 return
-            log.error("ledger write failed for %d record(s): %s", len(batch), exc.__class__.__name__)
+            if self.healthy:
+                log.error("ledger write failed for %d item(s): %s", len(batch), exc.__class__.__name__)
+            self.healthy = False
             error = LedgerError(f"ledger write failed: {exc.__class__.__name__}")
             for p in batch:
-                _notify(p, _fail, error)
+                if p.keep and not isinstance(exc, IntegrityError):
+                    self._backlog.append(p)
+                else:
+                    _notify(p, _fail, error)
             return
+        if not self.healthy:
+            log.warning("ledger writable again")
+        self.healthy = True
         self.batches += 1
-        self.appended += len(batch)
-        for p, seq in zip(batch, seqs, strict=True):
+        self.appended += len(records)
+        for p, seq in zip(records, seqs, strict=True):
             _notify(p, _resolve, seq)
+        for p, result in zip(intents, results, strict=True):
+            _notify(p, _resolve, result)
 
-    def _write(self, records: list[UsageRecord]) -> list[int]:
+    def _write(self, records: list[_Pending], intents: list[_Pending]) -> tuple[list[int], list[IntentResult]]:
         """One transaction on the writer's own DBAPI connection (no pool checkout per batch)."""
         if self._conn is None:
             self._conn = self._ledger.engine.raw_connection()
         conn = self._conn
+        dbapi_error = self._ledger.engine.dialect.loaded_dbapi.Error
         try:
-            seqs = self._ledger.append_dbapi(conn, records)
+            # The record append first: it locks `ledger_state` before anything else.
+            seqs = self._ledger.append_dbapi(conn, [p.record for p in records]) if records else []  # type: ignore[misc]
+            finals = [p.final for p in records if p.final is not None]
+            results: list[IntentResult] = []
+            if finals or intents:
+                cursor = conn.cursor()
+                try:
+                    results = self._sql.run(cursor, finals, [p.intent for p in intents])  # type: ignore[misc]
+                except dbapi_error as exc:
+                    raise DBAPIError.instance("admission batch", None, exc, dbapi_error) from exc
+                finally:
+                    cursor.close()
             conn.commit()
-            return seqs
+            return seqs, results
         except BaseException:
             with contextlib.suppress(Exception):
                 conn.rollback()
@@ -158,16 +220,16 @@ def _notify(pending: _Pending, callback: Any, value: Any) -> None:
         pending.loop.call_soon_threadsafe(callback, pending.future, value)
 
 
-def _consume(future: asyncio.Future[int]) -> None:
+def _consume(future: asyncio.Future[Any]) -> None:
     if not future.cancelled() and future.exception() is not None:
         log.error("a record of a disconnected request could not be written")
 
 
-def _resolve(future: asyncio.Future[int], seq: int) -> None:
+def _resolve(future: asyncio.Future[Any], value: Any) -> None:
     if not future.done():
-        future.set_result(seq)
+        future.set_result(value)
 
 
-def _fail(future: asyncio.Future[int], error: Exception) -> None:
+def _fail(future: asyncio.Future[Any], error: Exception) -> None:
     if not future.done():
         future.set_exception(error)

@@ -1,0 +1,173 @@
+"""Intents, budget reservations and idempotency claims, written inside group-commit batches.
+
+Every request leaves an intent (a `reservations` row) before its engine runs, and its record's
+transaction deletes it, so a crash leaves exactly the interrupted requests behind. A request with
+a budget also reserves its most cost there, atomically with the check:
+
+    UPDATE budgets SET reserved = reserved + :x
+     WHERE scope = :s AND period = :p AND spent + reserved + :x <= :limit
+
+On PostgreSQL that row lock is held until the batch commits, so gateways sharing one ledger never
+overrun a budget together. Lock order inside a batch, always: `ledger_state` (the record append),
+then budget rows sorted by (scope, period), then idempotency keys sorted: no two batches can wait
+on each other in a cycle.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import ROUND_CEILING, Decimal
+from typing import Any
+
+__all__ = ["UNITS", "BudgetRow", "Final", "IdemClaim", "IdemDone", "Intent", "IntentResult", "ReservationSql",
+           "to_units"]
+
+UNITS = Decimal(10) ** 9  # budget counters count nano-units of the price currency
+
+
+def to_units(amount: Decimal) -> int:
+    """An amount in budget units, rounded up (a reservation or a charge is never understated)."""
+    return int((amount * UNITS).to_integral_value(rounding=ROUND_CEILING))
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetRow:
+    scope: str
+    period: str
+    limit: int  # units
+
+
+@dataclass(frozen=True, slots=True)
+class IdemClaim:
+    customer: str
+    key: str
+    body_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """What a request writes before its engine runs."""
+
+    record_id: str
+    instance: str
+    units: int
+    budgets: tuple[BudgetRow, ...]
+    request: dict[str, Any]
+    idempotency: IdemClaim | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IntentResult:
+    ok: bool
+    refused_by: str = ""  # the budget scope that could not cover it, or "idempotency"
+
+
+@dataclass(frozen=True, slots=True)
+class IdemDone:
+    """The end of an idempotent request: its stored response, or None to release the key."""
+
+    customer: str
+    key: str
+    status: int | None
+    response: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Final:
+    """What a record's transaction settles besides appending it."""
+
+    record_id: str
+    reserved: int
+    charged: int
+    budgets: tuple[tuple[str, str], ...]
+    idempotency: IdemDone | None = None
+
+
+def _budgets_text(rows: tuple[BudgetRow, ...]) -> str:
+    return ",".join(f"{b.scope}|{b.period}" for b in rows)
+
+
+def parse_budgets(text: str) -> tuple[tuple[str, str], ...]:
+    return tuple((s, p) for s, _, p in (item.partition("|") for item in text.split(",") if item))
+
+
+class ReservationSql:
+    """The statements rendered for one DBAPI paramstyle, and the batch logic that runs them."""
+
+    def __init__(self, paramstyle: str, is_sqlite: bool) -> None:
+        m = "?" if paramstyle == "qmark" else "%s"
+        self.is_sqlite = is_sqlite
+        self.ensure = (f"INSERT INTO budgets (scope, period, spent, reserved) VALUES ({m}, {m}, 0, 0) "
+                       "ON CONFLICT DO NOTHING")
+        self.reserve = (f"UPDATE budgets SET reserved = reserved + {m} WHERE scope = {m} AND period = {m} "
+                        f"AND spent + reserved + {m} <= {m} RETURNING reserved")
+        self.adjust = (f"UPDATE budgets SET spent = spent + {m}, reserved = reserved - {m} "
+                       f"WHERE scope = {m} AND period = {m}")
+        self.claim = ("INSERT INTO idempotency_keys (customer, key, body_hash, record_id, status, response, "
+                      f"created_at) VALUES ({m}, {m}, {m}, {m}, NULL, NULL, {m}) ON CONFLICT DO NOTHING")
+        self.complete = f"UPDATE idempotency_keys SET status = {m}, response = {m} WHERE customer = {m} AND key = {m}"
+        self.release = f"DELETE FROM idempotency_keys WHERE customer = {m} AND key = {m} AND status IS NULL"
+        self.insert = (f"INSERT INTO reservations (record_id, instance, units, budgets, request, created_at) "
+                       f"VALUES ({m}, {m}, {m}, {m}, {m}, {m})")
+        self.delete = f"DELETE FROM reservations WHERE record_id = {m}"
+
+    def _now(self) -> Any:
+        now = datetime.now(UTC)
+        return now.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds") if self.is_sqlite else now
+
+    def run(self, cursor: Any, finals: list[Final], intents: list[Intent]) -> list[IntentResult]:
+        """Settle finals and reserve intents on one cursor, in the lock order above."""
+        settle: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+        for f in finals:
+            for row in f.budgets:
+                settle[row][0] += f.charged
+                settle[row][1] += f.reserved
+        wants: dict[tuple[str, str], list[tuple[int, BudgetRow]]] = defaultdict(list)
+        for i, intent in enumerate(intents):
+            for b in intent.budgets:
+                wants[(b.scope, b.period)].append((i, b))
+        refused: dict[int, str] = {}
+        taken: dict[int, list[tuple[str, str]]] = defaultdict(list)
+        for row in sorted(set(settle) | set(wants)):
+            if row in settle:
+                spent, reserved = settle[row]
+                cursor.execute(self.adjust, (spent, reserved, *row))
+            if row in wants:
+                cursor.execute(self.ensure, row)
+            for i, b in wants.get(row, ()):
+                if i in refused:
+                    continue
+                units = intents[i].units
+                cursor.execute(self.reserve, (units, b.scope, b.period, units, b.limit))
+                if cursor.fetchone() is None:
+                    refused[i] = b.scope
+                else:
+                    taken[i].append(row)
+        now = self._now()
+        claims = sorted((x.idempotency.customer, x.idempotency.key, i) for i, x in enumerate(intents)
+                        if x.idempotency is not None and i not in refused)
+        for customer, key, i in claims:
+            claim = intents[i].idempotency
+            assert claim is not None
+            cursor.execute(self.claim, (customer, key, claim.body_hash, intents[i].record_id, now))
+            if cursor.rowcount != 1:
+                refused[i] = "idempotency"
+        for i in refused:
+            for row in taken.get(i, ()):
+                cursor.execute(self.adjust, (0, intents[i].units, *row))
+        rows = [(x.record_id, x.instance, x.units, _budgets_text(x.budgets), json.dumps(x.request), now)
+                for i, x in enumerate(intents) if i not in refused]
+        if rows:
+            cursor.executemany(self.insert, rows)
+        if finals:
+            cursor.executemany(self.delete, [(f.record_id,) for f in finals])
+            done = [f.idempotency for f in finals if f.idempotency is not None]
+            for d in done:
+                if d.status is None:
+                    cursor.execute(self.release, (d.customer, d.key))
+                else:
+                    cursor.execute(self.complete, (d.status, d.response, d.customer, d.key))
+        return [IntentResult(i not in refused, refused.get(i, "")) for i in range(len(intents))]

@@ -1,0 +1,64 @@
+"""The most a request can use, before it runs: the bound that limits and budgets reserve.
+
+Prompt tokens are bounded by the prompt's UTF-8 bytes (a byte-level tokenizer never makes more
+tokens than bytes of text) plus a chat template allowance per message, capped at the model's
+context; completion tokens by max_tokens, or the whole context when the client sets none.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from revshare.config import BudgetPeriod, Price
+from revshare.ledger.reservations import to_units
+from revshare.metering.rating import rate
+
+__all__ = ["Bound", "budget_period", "request_bound"]
+
+TEMPLATE_TOKENS_PER_MESSAGE = 8
+TEMPLATE_TOKENS = 16
+
+
+@dataclass(frozen=True, slots=True)
+class Bound:
+    prompt_tokens: int
+    completion_tokens: int
+    units: int  # most cost, in budget units, rounded up
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+def _size(value: Any) -> int:
+    if isinstance(value, str):
+        return len(value.encode("utf-8"))
+    if value is None:
+        return 0
+    return len(json.dumps(value, ensure_ascii=False).encode("utf-8"))
+
+
+def request_bound(body: Any, context_length: int, max_tokens: int | None, price: Price) -> Bound:
+    """The most tokens and cost of one request (chat or text completion body)."""
+    messages = getattr(body, "messages", None)
+    if messages is not None:
+        size = sum(_size(m.content) + _size(m.name) + TEMPLATE_TOKENS_PER_MESSAGE for m in messages)
+        size += _size(getattr(body, "tools", None)) + _size(getattr(body, "response_format", None))
+    else:
+        size = _size(getattr(body, "prompt", ""))
+    prompt = min(context_length, size + TEMPLATE_TOKENS)
+    completion = min(max_tokens or context_length, context_length)
+    return Bound(prompt, completion, to_units(rate(price, prompt, completion).amount))
+
+
+def budget_period(period: BudgetPeriod, now: datetime | None = None) -> str:
+    """The key of the budget period containing `now` (UTC)."""
+    now = now or datetime.now(UTC)
+    if period == "total":
+        return "total"
+    if period == "day":
+        return now.strftime("%Y-%m-%d")
+    return now.strftime("%Y-%m")
