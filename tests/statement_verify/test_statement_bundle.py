@@ -5,8 +5,13 @@ the statement makes it fail with a precise message (SQLite; the ledger parts als
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import shutil
+import subprocess
+import sys
+import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,7 +27,10 @@ from typer.testing import CliRunner
 from revshare.cli import app
 from revshare.ledger.store import Ledger
 from revshare.metering.record import Outcome, UsageRecord
-from revshare.tlog import HostKey
+from revshare.tlog import Checkpoint, HostKey, MemoryStore, MerkleTree, hash_leaf
+from revshare.tlog.tree import perfect_tiles
+
+BLOCKED = ("fastapi", "starlette", "uvicorn", "sqlalchemy", "alembic", "psycopg", "aiohttp", "llama_cpp", "httpx")
 
 runner = CliRunner()
 PRICES = {"gemma-3-270m": ("0.10", "0.40"), "llama-3-8b": ("0.20", "0.60")}
@@ -273,21 +281,22 @@ TAMPER: dict[str, tuple[Any, str]] = {
 
 
 @pytest.fixture(scope="module")
-def settled(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, HostKey]:
+def settled(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, HostKey]:
     """One settled ledger (SQLite) for every tamper case: each edits a copy of its bundle."""
     tmp = tmp_path_factory.mktemp("settled")
     config = tmp / "revshare.toml"
     config.write_text(catalog_toml(f"sqlite:///{tmp / 'ledger.db'}", tmp / "data"))
     ledger = Ledger(f"sqlite:///{tmp / 'ledger.db'}")
     ledger.migrate()
-    _, feb = two_months(Env(ledger, config, tmp))
+    jan, feb = two_months(Env(ledger, config, tmp))
     ledger.close()
-    return feb, HostKey.load(tmp / "data" / "log.key")
+    return jan, feb, HostKey.load(tmp / "data" / "log.key")
 
 
 @pytest.mark.parametrize("case", sorted(TAMPER))
-def test_a_changed_byte_fails_with_a_precise_message(settled: tuple[Path, HostKey], tmp_path: Path, case: str) -> None:
-    feb, key = settled
+def test_a_changed_byte_fails_with_a_precise_message(settled: tuple[Path, Path, HostKey], tmp_path: Path,
+                                                     case: str) -> None:
+    _, feb, key = settled
     bundle = tmp_path / "bundle"
     shutil.copytree(feb, bundle)
     tamper, message = TAMPER[case]
@@ -316,3 +325,61 @@ def test_a_record_edited_in_the_ledger_is_caught(env: Env) -> None:
     env.ok("export", "statement-bundle", "--period", "2026-02", "--licensor", "google", "--out", str(env.tmp / "b"))
     code, out = env.run("verify", "statement", str(env.tmp / "b"), "--key", str(env.tmp / "b" / "host.vkey"))
     assert code == 1 and "step (2) leaves rebuild the roots: LeafRootError" in out and "(leaves 6..8)" in out
+
+
+def test_history_rewritten_and_re_signed_fails_against_the_held_bundle(settled: tuple[Path, Path, HostKey],
+                                                                        tmp_path: Path) -> None:
+    """The host rewrites a January leaf and re-signs everything: alone, February's bundle is self-consistent;
+    against the January bundle the licensor kept, it fails."""
+    jan, feb, key = settled
+    bundle = tmp_path / "rewritten"
+    shutil.copytree(feb, bundle)
+    leaves = (jan / "leaves.jsonl").read_bytes().splitlines() + (feb / "leaves.jsonl").read_bytes().splitlines()
+    leaves[1] = leaves[1].replace(b'"prompt_tokens":1000000', b'"prompt_tokens":100000')  # demo's January request
+    store = MemoryStore()
+    tree = MerkleTree(store)
+    tree.append_many(hash_leaf(x) for x in leaves)
+    tiles = perfect_tiles(0, 6)
+    st = load(bundle / f"{FEB}.json")
+    origin = st["log"]["origin"]
+    (bundle / "checkpoint.previous").write_text(key.sign_note(Checkpoint(origin, 6, tree.root(6)).to_text()))
+    (bundle / "checkpoint").write_text(key.sign_note(Checkpoint(origin, 9, tree.root(9)).to_text()))
+    b64 = lambda hs: [base64.b64encode(h).decode() for h in hs]  # noqa: E731
+    _edit_json(bundle / "border.json", lambda b: b.update(hashes=b64([store.get_many(tiles)[k] for k in tiles])))
+    _edit_json(bundle / "consistency.json", lambda p: p.update(proof=b64(tree.consistency_proof(6, 9))))
+    _edit_json(bundle / "carried.jsonl", lambda c: c.update(proof=b64(tree.inclusion_proof(5, 9))))
+    _edit_json(bundle / f"{FEB}.previous.json", lambda p: p["log"].update(root=tree.root(6).hex()))
+    previous_hash = hashlib.sha256(rfc8785.dumps(load(bundle / f"{FEB}.previous.json"))).hexdigest()
+    _edit_json(bundle / f"{FEB}.json", lambda s: (s.update(previous_hash=previous_hash), s["log"].update(
+        root=tree.root(9).hex(), previous={"size": 6, "root": tree.root(6).hex()})))
+    _resign(bundle, FEB, key)
+    alone = runner.invoke(app, ["verify", "statement", str(bundle), "--key", str(feb / "host.vkey")])
+    assert alone.exit_code == 0, alone.output
+    held = runner.invoke(app, ["verify", "statement", str(bundle), "--key", str(feb / "host.vkey"),
+                               "--previous-bundle", str(jan)])
+    assert held.exit_code == 1 and "step (3) consistency: ConsistencyError" in held.output, held.output
+    assert "history rewritten: the checkpoint you hold from" in held.output
+
+
+def test_verify_statement_runs_with_the_base_install_only(settled: tuple[Path, Path, HostKey]) -> None:
+    _, feb, _ = settled
+    script = textwrap.dedent(f"""
+        import importlib.abc, sys
+        BLOCKED = {BLOCKED!r}
+
+        class Block(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in BLOCKED:
+                    raise ImportError(f"blocked: {{name}} is not a base dependency")
+                return None
+
+        sys.meta_path.insert(0, Block())
+        from typer.testing import CliRunner
+        from revshare.cli import app
+        result = CliRunner().invoke(app, ["verify", "statement", {str(feb)!r}, "--key", {str(feb / "host.vkey")!r}])
+        assert result.exit_code == 0, result.output
+        print("isolated ok")
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr + done.stdout
+    assert "isolated ok" in done.stdout
