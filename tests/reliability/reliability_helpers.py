@@ -101,3 +101,28 @@ def count_rows(url: str, table: str) -> int:
             return int(conn.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar_one())
     finally:
         engine.dispose()
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(str(value))
+
+
+def to_toml(raw: dict[str, Any]) -> str:
+    """A catalog dict as TOML (tables and arrays of tables of scalars: all a catalog needs)."""
+    out: list[str] = []
+    for name, value in raw.items():
+        if isinstance(value, dict):
+            out.append(f"[{name}]")
+            out += [f"{k} = {_toml_value(v)}" for k, v in value.items()]
+        elif isinstance(value, list) and value and isinstance(value[0], dict):
+            for entry in value:
+                out.append(f"[[{name}]]")
+                out += [f"{k} = {_toml_value(v)}" for k, v in entry.items()]
+        out.append("")
+    return "\n".join(out)
