@@ -216,15 +216,20 @@ def test_the_licensor_verifies_two_chained_statements(env: Env) -> None:
     assert code == 0 and "chained to the previous statement" in out, out
 
 
-def _edit_json(path: Path, change: Any) -> None:
+def _edit_json(path: Path, change: Any) -> Path:
     data = load(path)
     change(data)
     path.write_bytes(rfc8785.dumps(data) + b"\n")
+    return path
 
 
-def _resign(bundle: Path, stem: str, key: HostKey) -> None:
+def _resign(bundle: Path, stem: str, key: HostKey) -> Path:
     st = load(bundle / f"{stem}.json")
-    _edit_json(bundle / f"{stem}.sig", lambda s: s.update(signature=key.sign_json(st)))
+    return _edit_json(bundle / f"{stem}.sig", lambda s: s.update(signature=key.sign_json(st)))
+
+
+def b64(hashes: list[bytes]) -> list[str]:
+    return [base64.b64encode(h).decode() for h in hashes]
 
 
 def _replace_line(path: Path, line: int, old: bytes, new: bytes) -> None:
@@ -344,7 +349,6 @@ def test_history_rewritten_and_re_signed_fails_against_the_held_bundle(settled: 
     origin = st["log"]["origin"]
     (bundle / "checkpoint.previous").write_text(key.sign_note(Checkpoint(origin, 6, tree.root(6)).to_text()))
     (bundle / "checkpoint").write_text(key.sign_note(Checkpoint(origin, 9, tree.root(9)).to_text()))
-    b64 = lambda hs: [base64.b64encode(h).decode() for h in hs]  # noqa: E731
     _edit_json(bundle / "border.json", lambda b: b.update(hashes=b64([store.get_many(tiles)[k] for k in tiles])))
     _edit_json(bundle / "consistency.json", lambda p: p.update(proof=b64(tree.consistency_proof(6, 9))))
     _edit_json(bundle / "carried.jsonl", lambda c: c.update(proof=b64(tree.inclusion_proof(5, 9))))
