@@ -16,7 +16,14 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.conftest import REPO, free_port, postgres_database
-from tests.reliability.reliability_helpers import BODY, budget_row, count_rows, stub_catalog_dict, stub_upstream, to_toml
+from tests.reliability.reliability_helpers import (
+    BODY,
+    budget_row,
+    count_rows,
+    stub_catalog_dict,
+    stub_upstream,
+    to_toml,
+)
 
 from revshare.ledger.recovery import INTERRUPTED
 from revshare.ledger.reservations import to_units

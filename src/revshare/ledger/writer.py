@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from revshare.ledger.reservations import Final, Intent, IntentResult, ReservationSql
 from revshare.ledger.store import Ledger, LedgerError
@@ -159,7 +159,7 @@ class GroupCommitWriter:
         intents = [p for p in batch if p.intent is not None]
         try:
             seqs, results = self._write(records, intents)
-        except SQLAlchemyError as exc:
+        except Exception as exc:  # the writer thread must outlive any failure (a driver's own errors too)
             if len(batch) > 1 and isinstance(exc, IntegrityError):
                 # One bad record (a duplicate id) must not sink the others: retry one by one.
                 for p in batch:
