@@ -1,6 +1,7 @@
 """Benchmark revshare.tlog: leaves per second on the append path, and proof latency.
 
     PYTHONPATH=src python bench/tlog.py [--leaves 1000000] [--proofs 1000] [--sql-leaves N | --no-sql]
+                                        [--statement-leaves 1000000 | --no-statement]
 
 Each figure comes with a baseline measured in the same run (plain hashlib SHA-256 of the
 same leaf bytes; the rfc8785 reference canonicalizer), so results from different machines
@@ -12,11 +13,16 @@ a temporary directory: the SqlTreeStore append alone (leaf hashes given), then t
 `integrate()` from usage records in the ledger to signed checkpoints (reading records,
 projection, JCS, hashing, nodes, leaves, cursor, signature), and proofs served from SQL, each
 as a ratio to its in-memory counterpart measured above.
+
+The statement part times `revshare verify statement` (`verify_bundle`) on a synthetic bundle:
+one licensor, one flat-share contract, N leaves shaped as the ledger's projections, all in the
+statement's range; writing the bundle is not timed.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import random
 import statistics
@@ -80,7 +86,13 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--sql-leaves", type=int, default=None, help="records for the SQL part [default: --leaves]")
     ap.add_argument("--no-sql", action="store_true", help="skip the SQL part")
+    ap.add_argument("--statement-leaves", type=int, default=1_000_000, help="leaves of the statement part")
+    ap.add_argument("--no-statement", action="store_true", help="skip the statement part")
+    ap.add_argument("--only-statement", action="store_true", help="run the statement part only")
     args = ap.parse_args()
+    if args.only_statement:
+        bench_statement(args.statement_leaves)
+        return
     n = args.leaves
 
     integrated = MerkleTree(MemoryStore())  # JCS + leaf hash + append
@@ -161,6 +173,8 @@ def main() -> None:
         print(f"  {k:<{width}}  {v}")
     if not args.no_sql:
         bench_sql(args.sql_leaves or n, args.proofs, n / t_integrated, n / t_append, median_us(incl_gen))
+    if not args.no_statement:
+        bench_statement(args.statement_leaves)
 
 
 def usage_record(seq: int) -> Any:
@@ -246,6 +260,100 @@ def bench_sql(n: int, proofs: int, mem_integrated: float, mem_append: float, mem
     for k, v in rows:
         print(f"  {k:<{width}}  {v}")
     ledger.close()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+@functools.lru_cache(maxsize=4096)
+def _pseudo(name: bytes) -> str:
+    return hashlib.sha256(name).hexdigest()
+
+
+def projection(seq: int) -> dict[str, Any]:
+    """A leaf projection as `metering.projection.project` makes it (January 2026, one model)."""
+    prompt, completion = 100 + seq % 4000, seq % 512
+    amount = (prompt * 10 + completion * 40) * 10**4  # 0.10 and 0.40 per 1M tokens, in units of 1e-12
+    t = f"2026-01-{1 + seq * 30 // 1_000_003 % 30:02d}T{seq % 24:02d}:{seq % 60:02d}:00.{seq % 10**6:06d}Z"
+    return {
+        "v": 1, "seq": seq, "record_id": f"rec_{seq:028x}", "started_at": t, "ended_at": t,
+        "customer": _pseudo(b"c%d" % (seq % 97)), "key": _pseudo(b"k%d" % (seq % 970)),  # 10 keys per customer
+        "model": "gemma-3-270m", "licensors": ["google"], "endpoint": "chat.completions", "stream": seq % 2 == 0,
+        "prompt_tokens": prompt, "completion_tokens": completion, "cached_tokens": 0, "outcome": "ok",
+        "price_version": "gemma-3-270m@2026-01-01T00:00:00Z", "amount": f"{amount // 10**12}.{amount % 10**12:012d}",
+        "currency": "USD", "estimated": False,
+    }
+
+
+def bench_statement(n: int) -> None:
+    """Time verify_bundle on a one-contract statement over n leaves (the bundle is written untimed)."""
+    import shutil
+    import tempfile
+    from dataclasses import replace
+    from decimal import Decimal
+    from pathlib import Path
+
+    from revshare.settlement import (
+        ContractConfig,
+        LicensorConfig,
+        LogRef,
+        Period,
+        UsageAggregate,
+        Window,
+        settle,
+        sort_aggregates,
+        statement_json,
+    )
+    from revshare.settlement.bundle_terms import HostTerms, ModelTerms, PriceTerms, StatementTerms
+    from revshare.tlog import Checkpoint, HostKey
+    from revshare.verify import verify_bundle
+    from revshare.verify.statement import _append_leaves
+
+    tmp = Path(tempfile.mkdtemp(prefix="revshare-bench-statement-"))
+    key = HostKey.generate("bench/revshare")
+    origin = "bench/revshare/google"
+    period = Period(2026, 1)
+    sums: dict[tuple[str, str, str, str, int, bool], list[int]] = {}
+    hashes: list[bytes] = []
+    with open(tmp / "leaves.jsonl", "wb") as f:
+        for start in range(1, n + 1, CHUNK):
+            datas = [leaf_data(projection(i)) for i in range(start, min(start + CHUNK, n + 1))]
+            for d in datas:
+                hashes.append(hash_leaf(d))
+            f.write(b"\n".join(datas) + b"\n")
+            for i in range(start, min(start + CHUNK, n + 1)):
+                p = projection(i)
+                acc = sums.setdefault((p["customer"], p["key"], p["model"], p["price_version"], 0, False), [0, 0, 0])
+                acc[0] += 1
+                acc[1] += p["prompt_tokens"]
+                acc[2] += p["completion_tokens"]
+    root = _append_leaves(0, [], hashes)
+    del hashes
+    terms = StatementTerms(
+        HostTerms("bench"), (LicensorConfig(id="google", name="Google LLC"),),
+        (ContractConfig(id="google-gemma", licensor="google", models=("gemma-3-270m",), share=Decimal("0.10"),
+                        effective_from=period.start),),
+        (ModelTerms("gemma-3-270m"),),
+        (PriceTerms("gemma-3-270m", "gemma-3-270m@2026-01-01T00:00:00Z", "USD", Decimal("0.10"), Decimal("0.40")),))
+    result = settle(terms, Window(period), sort_aggregates(UsageAggregate(*k, *v) for k, v in sums.items()))
+    statement = replace(result.statements[0], log=LogRef(origin, n, root.hex(), 1, n, through_seq=n))
+    body = statement_json(statement)
+    stem = "statement-google-google-gemma-2026-01"
+    (tmp / f"{stem}.json").write_bytes(body)
+    sig = {"key": key.verifier_text(), "signature": key.sign_json(statement.to_json()), "statement": f"{stem}.json",
+           "type": "revshare.statement-signature/v1"}
+    (tmp / f"{stem}.sig").write_bytes(rfc8785.dumps(sig) + b"\n")
+    (tmp / "checkpoint").write_text(key.sign_note(Checkpoint(origin, n, root).to_text()))
+    (tmp / "border.json").write_bytes(rfc8785.dumps({"size": 0, "hashes": []}))
+    (tmp / "consistency.json").write_bytes(rfc8785.dumps({"old": 0, "new": n, "proof": []}))
+    (tmp / "carried.jsonl").write_bytes(b"")
+    (tmp / "terms.json").write_bytes(rfc8785.dumps(terms.to_json()))
+    t = time.perf_counter()
+    verdicts = verify_bundle(tmp, key.verifier_text())
+    elapsed = time.perf_counter() - t
+    assert verdicts[0].statement["totals"]["amount_due"] == str(statement.totals.amount_due)
+    size = (tmp / "leaves.jsonl").stat().st_size
+    print(f"revshare verify statement bench: {n:,} leaves ({size / 1e6:,.0f} MB of leaves.jsonl), one contract")
+    print(f"  verify_bundle, steps (0)-(5)  {elapsed:.2f} s ({n / elapsed:,.0f} leaves/s), "
+          f"amount due {statement.totals.amount_due} USD")
     shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import rfc8785
 
@@ -171,7 +171,7 @@ def _lines(data: bytes, name: str) -> list[bytes]:
 
 
 def _time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return datetime.fromisoformat(text)  # Python 3.11 reads a trailing Z
 
 
 # -- the compact range (transparency-dev/merkle `compact.Range`, from 0) -----------------------
@@ -203,22 +203,43 @@ def _append_leaves(size: int, border: list[bytes], leaf_hashes: Sequence[bytes])
 # -- one statement ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Leaf:
-    index: int
+class _Leaf(NamedTuple):
+    """What the checks need of a leaf (the parsed projection is not kept: a million dicts cost GBs)."""
+
+    position: int  # the leaf index in the log
     seq: int
+    started: datetime
     line: str  # where it is, for messages
-    data: dict[str, Any]
+    usage: tuple[str, str, str, str, int, int, bool]  # customer, key, model, price version, tokens in/out, charged
 
 
-def _parse_leaf(raw: bytes, index: int, line: str, st: str) -> _Leaf:
+def _parse_leaf(raw: bytes | dict[str, Any], index: int, line: str, st: str) -> _Leaf:
     try:
-        data = json.loads(raw)
-        seq = int(data["seq"])
-        _time(data["started_at"])
+        d = json.loads(raw) if isinstance(raw, bytes) else raw
+        return _Leaf(index, int(d["seq"]), datetime.fromisoformat(d["started_at"]), line,
+                     (d["customer"], d["key"], d["model"], d["price_version"], int(d["prompt_tokens"]),
+                      int(d["completion_tokens"]), d["outcome"] in CHARGED_OUTCOMES))
     except (ValueError, KeyError, TypeError) as exc:
         raise LeafRangeError(f"leaf {index} ({line}) is not a usage projection: {exc}", st) from None
-    return _Leaf(index, seq, line, data)
+
+
+PARSE_CHUNK = 50_000
+
+
+def _parse_leaves(raws: Sequence[bytes], first: int, st: str) -> list[_Leaf]:
+    """The range's leaves, parsed a chunk at a time (one json.loads per chunk, not per leaf)."""
+    out: list[_Leaf] = []
+    for start in range(0, len(raws), PARSE_CHUNK):
+        chunk = raws[start:start + PARSE_CHUNK]
+        try:
+            datas: list[Any] = json.loads(b"[" + b",".join(chunk) + b"]")
+        except ValueError:
+            datas = list(chunk)  # parse one by one, to name the bad line
+        if len(datas) != len(chunk):
+            datas = list(chunk)  # a line holding two values
+        out += [_parse_leaf(d, first + start + i, f"leaves.jsonl line {start + i + 1}", st)
+                for i, d in enumerate(datas)]
+    return out
 
 
 def _leaf_set(leaves: Sequence[_Leaf], raw: dict[int, bytes]) -> LeafSet:
@@ -226,7 +247,7 @@ def _leaf_set(leaves: Sequence[_Leaf], raw: dict[int, bytes]) -> LeafSet:
         return LeafSet()
     digest = hashlib.sha256()
     for leaf in leaves:
-        digest.update(hash_leaf(raw[leaf.index]))
+        digest.update(hash_leaf(raw[leaf.position]))
     return LeafSet(len(leaves), digest.hexdigest())
 
 
@@ -324,12 +345,12 @@ def _verify_one(directory: Path, name: str, verifier: Verifier | str, shared: _S
     steps.append(Step(3, STEPS[3], detail))
 
     # (4) The range: seqs, carried leaves, deferred leaves.
-    leaves = [_parse_leaf(r, m + i, f"leaves.jsonl line {i + 1}", st) for i, r in enumerate(raws)]
+    leaves = _parse_leaves(raws, m, st)
     after = ref.after_seq
     for prev_leaf, leaf in zip([None, *leaves], leaves, strict=False):
         low = after if prev_leaf is None else prev_leaf.seq
         if not low < leaf.seq <= ref.through_seq:
-            raise LeafRangeError(f"leaf {leaf.index} ({leaf.line}) has seq {leaf.seq}, want one in "
+            raise LeafRangeError(f"leaf {leaf.position} ({leaf.line}) has seq {leaf.seq}, want one in "
                                  f"({low}, {ref.through_seq}]", st)
     seqs = (leaves[0].seq, leaves[-1].seq) if leaves else (None, None)
     if seqs != (ref.first_seq, ref.last_seq):
@@ -339,7 +360,7 @@ def _verify_one(directory: Path, name: str, verifier: Verifier | str, shared: _S
     carried = []
     for i, (raw, index, proof) in enumerate(shared.carried):
         leaf = _parse_leaf(raw, index, f"carried.jsonl line {i + 1}", st)
-        if not 0 <= index < m or leaf.seq > after or _time(leaf.data["started_at"]) < period.start:
+        if not 0 <= index < m or leaf.seq > after or leaf.started < period.start:
             raise LeafRangeError(f"carried leaf {index} (seq {leaf.seq}) is not a leaf before the range that "
                                  f"started in {period.label}", st)
         try:
@@ -347,16 +368,15 @@ def _verify_one(directory: Path, name: str, verifier: Verifier | str, shared: _S
         except TlogError as exc:
             raise LeafRangeError(f"carried leaf {index} (seq {leaf.seq}) is not in the log: {exc}", st) from None
         carried.append(leaf)
-    raw_by_index = {leaf.index: raw for leaf, raw in zip(leaves, raws, strict=True)}
+    raw_by_index = {leaf.position: raw for leaf, raw in zip(leaves, raws, strict=True)}
     raw_by_index.update({index: raw for raw, index, _ in shared.carried})
     if _leaf_set(carried, raw_by_index) != ref.carried:
         raise LeafRangeError(f"carried.jsonl holds {len(carried)} leaves; the statement carries {ref.carried.count} "
                              f"(sha256 {ref.carried.sha256[:16]}…): a carried leaf is missing or extra", st)
     chain = _check_previous(directory, name, statement, ref, st)
     end = period.end
-    settled = [lf for lf in (*carried, *leaves) if _time(lf.data["started_at"]) < end]
-    deferred = sorted((lf for lf in (*carried, *leaves) if _time(lf.data["started_at"]) >= end),
-                      key=lambda lf: lf.index)
+    settled = [lf for lf in (*carried, *leaves) if lf.started < end]
+    deferred = sorted((lf for lf in (*carried, *leaves) if lf.started >= end), key=lambda lf: lf.position)
     if _leaf_set(deferred, raw_by_index) != ref.deferred:
         raise LeafRangeError(f"{len(deferred)} leaves started after {period.label}, the statement defers "
                              f"{ref.deferred.count}", st)
@@ -426,18 +446,22 @@ def _recompute(statement: dict[str, Any], ref: LogRef, settled: Sequence[_Leaf],
         raise FigureMismatchError(f"the statement has {len(window.cuts)} cuts but {len(ref.cut_seqs)} cut seqs", st)
     sums: dict[tuple[str, str, str, str, int, bool], list[int]] = {}
     start = period.start
+    cuts, cut_seqs = window.cuts, ref.cut_seqs
     for leaf in settled:
-        d = leaf.data
-        if d.get("outcome") not in CHARGED_OUTCOMES:
+        customer, key, model, version, prompt, completion, charged = leaf.usage
+        if not charged:
             continue
-        started = _time(d["started_at"])
+        started = leaf.started
         late = started < start
         # Late usage is placed by its append time: seq order is append order (see LogRef.cut_seqs).
-        segment = bisect.bisect_left(ref.cut_seqs, leaf.seq) if late else window.segment_of(started)
-        acc = sums.setdefault((d["customer"], d["key"], d["model"], d["price_version"], segment, late), [0, 0, 0])
+        if not cuts:
+            segment = 0
+        else:
+            segment = bisect.bisect_left(cut_seqs, leaf.seq) if late else bisect.bisect_right(cuts, started)
+        acc = sums.setdefault((customer, key, model, version, segment, late), [0, 0, 0])
         acc[0] += 1
-        acc[1] += int(d["prompt_tokens"])
-        acc[2] += int(d["completion_tokens"])
+        acc[1] += prompt
+        acc[2] += completion
     aggregates = sort_aggregates(UsageAggregate(*k, *v) for k, v in sums.items())
     number = int(statement["number"])
     prior = SettlementState() if number == 1 else SettlementState((ContractState(
