@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 
 from revshare import __version__
 from revshare.api import admin, log_routes, openai_routes
-from revshare.api.errors import install_error_handlers
+from revshare.api.errors import error_responses, install_error_handlers
 from revshare.api.limits import BodySizeLimit
 from revshare.api.log_service import LogService
 from revshare.api.state import Gateway, KeyCache
@@ -80,5 +80,19 @@ def create_app(catalog: Catalog, *, admin_token: str, ledger: Ledger | None = No
                 "records_appended": gateway.writer.appended,
                 "ledger": "ok" if gateway.writer.healthy else "unavailable", "ledger_backlog": gateway.writer.backlog}
 
+    # Every route can answer these (auth, validation, body size, ledger): say so in /openapi.json.
+    common = {str(k): v for k, v in error_responses(400, 401, 403, 404, 413, 503).items()}
+    plain_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = plain_openapi()
+            for operations in spec.get("paths", {}).values():
+                for operation in operations.values():
+                    operation["responses"] = {**common, **operation.get("responses", {})}
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(BodySizeLimit, max_bytes=catalog.server.max_body_bytes)
     return app
