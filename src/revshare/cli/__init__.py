@@ -6,8 +6,15 @@ and a non-zero exit. Each module below registers its commands on the one `app`.
 
 from __future__ import annotations
 
-from revshare.cli import config_check, keys, log, serve, usage, verify  # noqa: F401 - registers commands
-from revshare.cli import settle  # noqa: F401 - registers period, credit, settle
+from revshare.cli import (  # noqa: F401 - registers commands
+    config_check,
+    keys,
+    log,
+    serve,
+    settle,
+    usage,
+    verify,
+)
 from revshare.cli._common import app
 
 __all__ = ["app", "main"]
