@@ -100,7 +100,8 @@ def test_serve_demo_prints_a_curl_line_and_sdk_snippet_that_work_as_printed(tmp_
         lines: list[str] = []
         deadline = time.monotonic() + 90
         assert proc.stdout is not None
-        while not any("Application startup complete" in line for line in lines):
+        # uvicorn logs "Uvicorn running on" once the socket is bound (startup completes before that).
+        while not any("Uvicorn running on" in line for line in lines):
             assert time.monotonic() < deadline and proc.poll() is None, "".join(lines)
             lines.append(proc.stdout.readline())
         curl = next(line for line in lines if line.startswith("curl "))
