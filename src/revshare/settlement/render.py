@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import html
 import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 
 import rfc8785
 
+from revshare.settlement.html import invoice_page, money_text, statement_page
 from revshare.settlement.invoice import Invoice
 from revshare.settlement.statement import Statement
 
@@ -58,91 +58,62 @@ def _csv(rows: Sequence[Sequence[Any]]) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
-def _table(section: str, items: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
+# Money columns of each CSV section, written at the currency's minor unit ("0" -> "0.00"); the
+# JSON keeps `money_str` text. Rates and counts are not money and are written as in the JSON.
+_STATEMENT_MONEY = {
+    "line": {"gross", "excluded", "basis", "share"},
+    "adjustment": {"amount", "excluded", "basis", "share"},
+    "tier": {"lower", "upper", "basis", "share"},
+}
+_INVOICE_MONEY = {"line": {"unit_price_per_million", "amount"}, "credit": {"amount"}}
+
+
+def _money(value: Any, currency: str) -> Any:
+    return money_text(value, currency, group=False) if isinstance(value, str) else value
+
+
+def _table(section: str, items: Sequence[Mapping[str, Any]], money: set[str], currency: str) -> list[list[Any]]:
     if not items:
         return []
     cols = list(items[0])
-    return [["section", *cols]] + [[section, *(item[c] for c in cols)] for item in items]
+    return [["section", *cols]] + [
+        [section, *(_money(item[c], currency) if c in money else item[c] for c in cols)] for item in items
+    ]
 
 
 def statement_csv(statement: Statement) -> bytes:
     """One table per section (lines, adjustments, tiers, totals), each with its own header row."""
     doc = statement.to_json()
+    cur = doc["currency"]
     rows: list[list[Any]] = [["section", "field", "value"]]
     for k in ("host", "licensor", "contract", "period", "currency", "number", "previous_hash"):
         rows.append(["header", k, doc[k]])
-    rows += _table("line", doc["lines"]) + _table("adjustment", doc["adjustments"]) + _table("tier", doc["tiers"])
-    rows += [["totals", k, v] for k, v in doc["totals"].items()]
+    for section, key in (("line", "lines"), ("adjustment", "adjustments"), ("tier", "tiers")):
+        rows += _table(section, doc[key], _STATEMENT_MONEY[section], cur)
+    rows += [["totals", k, _money(v, cur)] for k, v in doc["totals"].items()]
     return _csv(rows)
 
 
 def invoice_csv(invoice: Invoice) -> bytes:
     doc = invoice.to_json()
+    cur = doc["currency"]
     rows: list[list[Any]] = [["section", "field", "value"]]
     for k in ("host", "customer", "period", "currency", "number"):
         rows.append(["header", k, doc[k]])
-    rows += _table("line", doc["lines"]) + _table("credit", doc["credits"])
-    rows += [["totals", k, doc[k]] for k in ("subtotal", "credits_total", "total_due")]
+    rows += _table("line", doc["lines"], _INVOICE_MONEY["line"], cur)
+    rows += _table("credit", doc["credits"], _INVOICE_MONEY["credit"], cur)
+    rows += [["totals", k, _money(doc[k], cur)] for k in ("subtotal", "credits_total", "total_due")]
     return _csv(rows)
 
 
-_STYLE = (
-    "body{font-family:system-ui,sans-serif;margin:2rem;color:#111}"
-    "table{border-collapse:collapse;margin:1rem 0}th,td{border:1px solid #ccc;padding:.25rem .5rem}"
-    "td.n{text-align:right;font-variant-numeric:tabular-nums}caption{text-align:left;font-weight:600}"
-)
-
-
-def _html_table(caption: str, items: Sequence[Mapping[str, Any]]) -> str:
-    if not items:
-        return f"<p>{html.escape(caption)}: none.</p>"
-    cols = list(items[0])
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-    body = "".join(
-        "<tr>" + "".join(_cell(item[c]) for c in cols) + "</tr>" for item in items
-    )
-    return f"<table><caption>{html.escape(caption)}</caption><tr>{head}</tr>{body}</table>"
-
-
-def _cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    numeric = isinstance(value, int) or (isinstance(value, str) and text.lstrip("-").replace(".", "", 1).isdigit())
-    return f'<td class="n">{html.escape(text)}</td>' if numeric else f"<td>{html.escape(text)}</td>"
-
-
-def _page(title: str, header: Mapping[str, Any], sections: Sequence[str]) -> bytes:
-    meta = "".join(f"<tr><th>{html.escape(k)}</th>{_cell(v)}</tr>" for k, v in header.items())
-    return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>"
-        f"<h1>{html.escape(title)}</h1><table>{meta}</table>{''.join(sections)}</body></html>\n"
-    ).encode()
-
-
 def statement_html(statement: Statement) -> bytes:
-    doc = statement.to_json()
-    header = {k: doc[k] for k in ("host", "licensor", "licensor_name", "contract", "period", "currency",
-                                  "number", "previous_hash")}
-    title = f"Statement {doc['contract']} {doc['period']} ({doc['licensor_name']})"
-    totals = [{"total": k, "amount": v} for k, v in doc["totals"].items()]
-    return _page(title, header, [
-        _html_table("Terms by segment", [{**s, "tiers": str(s["tiers"]), "royalty": str(s["royalty"]),
-                                          "exempt_customers": ", ".join(s["exempt_customers"]),
-                                          "exempt_keys": ", ".join(s["exempt_keys"])} for s in doc["segments"]]),
-        _html_table("Lines", doc["lines"]),
-        _html_table("Adjustments", doc["adjustments"]),
-        _html_table("Tiers", doc["tiers"]),
-        _html_table("Totals", totals),
-    ])
+    """A readable, printable, self-contained page (`settlement.html`); a pure function of the JSON."""
+    return statement_page(statement.to_json())
 
 
 def invoice_html(invoice: Invoice) -> bytes:
-    doc = invoice.to_json()
-    header = {k: doc[k] for k in ("host", "customer", "period", "currency", "number")}
-    totals = [{"total": k, "amount": doc[k]} for k in ("subtotal", "credits_total", "total_due")]
-    return _page(f"Invoice {doc['number']}", header, [
-        _html_table("Usage", doc["lines"]), _html_table("Credits", doc["credits"]), _html_table("Totals", totals),
-    ])
+    """A readable, printable, self-contained page (`settlement.html`); a pure function of the JSON."""
+    return invoice_page(invoice.to_json())
 
 
 def _safe(name: str) -> str:
