@@ -17,17 +17,10 @@ from sqlalchemy import inspect, select
 from tests.conftest import REPO
 
 from revshare.config import Catalog, load_catalog
-from revshare.ledger.periods import (
-    SettlementLedgerError,
-    close_period,
-    closed_period,
-    credits_for,
-    grant_credit,
-    issued_documents,
-    read_aggregates,
-    settle_period,
-)
+from revshare.ledger.credits import credits_for, grant_credit
+from revshare.ledger.periods import SettlementLedgerError, close_period, closed_period
 from revshare.ledger.schema import usage_records
+from revshare.ledger.settle_run import issued_documents, read_aggregates, settle_period
 from revshare.ledger.store import Ledger
 from revshare.metering.record import Outcome, UsageRecord
 from revshare.settlement import LogRef, Period, UsageAggregate, aggregate, aggregate_sql, sort_aggregates, window_for

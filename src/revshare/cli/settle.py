@@ -1,6 +1,6 @@
 """`revshare period close|list`, `revshare credit`, `revshare settle`, `revshare export statement-bundle`.
 
-The month-end workflow: thin commands over `revshare.ledger.periods` and
+The month-end workflow: thin commands over `revshare.ledger.periods`, `.credits`, `.settle_run` and
 `revshare.ledger.statement_bundle`; docs/SETTLEMENT.md and docs/VERIFY.md walk through them.
 """
 
@@ -128,7 +128,8 @@ def credit(
 
     Example: revshare credit --customer acme --amount 12.50 --reason "outage 2026-01-14" --kind refund
     """
-    from revshare.ledger.periods import SettlementLedgerError, grant_credit, next_open_period
+    from revshare.ledger.credits import grant_credit
+    from revshare.ledger.periods import SettlementLedgerError, next_open_period
 
     catalog = catalog_or_exit(config)
     ledger = ledger_or_exit(catalog)
@@ -162,7 +163,8 @@ def settle_command(
     """
     from revshare.ledger.integrator import IntegrationError
     from revshare.ledger.log_identity import load_identity
-    from revshare.ledger.periods import SettlementLedgerError, closed_period, settle_period
+    from revshare.ledger.periods import SettlementLedgerError, closed_period
+    from revshare.ledger.settle_run import settle_period
     from revshare.ledger.statement_bundle import statement_logs
 
     p = _period(period)

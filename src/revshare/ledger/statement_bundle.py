@@ -38,18 +38,12 @@ import rfc8785
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
+from revshare.ledger.credits import credits_for
 from revshare.ledger.integrator import checkpoints_at_seq, integrate
 from revshare.ledger.log_identity import LogIdentity, load_identity
-from revshare.ledger.periods import (
-    ClosedPeriod,
-    SettlementLedgerError,
-    closed_period,
-    credits_for,
-    issued_documents,
-    settle_period,
-    signature_doc,
-)
+from revshare.ledger.periods import ClosedPeriod, SettlementLedgerError, closed_period
 from revshare.ledger.schema import usage_records
+from revshare.ledger.settle_run import issued_documents, settle_period, signature_doc
 from revshare.ledger.tlog_schema import tlog_checkpoints, tlog_leaves
 from revshare.ledger.tlog_store import SqlTreeStore
 from revshare.metering.projection import customer_pseudonym, key_pseudonym
