@@ -273,3 +273,23 @@ def test_display_helpers() -> None:
     assert count_text(1234567) == "1,234,567"
     with pytest.raises(MoneyError):
         money_text(0.1, "USD")  # type: ignore[arg-type]
+
+
+def test_royalty_and_flat_terms_in_words_and_segments_with_the_same_terms_shown_once() -> None:
+    cat = catalog([
+        {"id": "google-royalty", "licensor": "google", "models": ["gemma"], "effective_from": "2025-01-01",
+         "royalty": [{"models": "gemma*", "direction": "output", "per_million": "0.50"}]},
+        {"id": "acme-ft", "licensor": "acme", "models": ["llama-ft"], "share": "0.075", "effective_from": "2025-01-01",
+         "effective_to": "2026-02-15"},  # cuts the window in two for every contract
+    ])
+    window = window_for(cat.contracts, Period(2026, 2))
+    r = settle(cat, window, aggregate([record(cat, "2026-02-20", model="gemma", completion=3 * M),
+                                       record(cat, "2026-02-02", model="llama-ft", prompt=M)], window))
+    pages = {s.contract: parse(statement_html(s)).visible for s in r.statements}
+    royalty = pages["google-royalty"]
+    assert "Per-token royalty: 0.50 per million output tokens of models matching gemma*." in royalty
+    assert "Segments 1–2: 1 Feb 2026 – 28 Feb 2026" in royalty and "The terms changed" not in royalty
+    assert "This contract has no minimum guarantee" in royalty and "Amount due (USD) 1.50" in royalty
+    flat = pages["acme-ft"]
+    assert "Flat share: 7.5% of gross revenue." in flat and "Segment 1: 1 Feb 2026 – 14 Feb 2026" in flat
+    assert "No contract version in force: nothing is earned." in flat and "The terms changed" in flat

@@ -281,7 +281,8 @@ def terms_sentence(segment: Mapping[str, Any], currency: str) -> str:
                 bands.append(f"{percent_text(tier['share'])} up to {money_text(tier['up_to'], currency)}")
         return f"Marginal tiers on {_basis_words(segment['basis'])}: " + "; ".join(bands)
     if kind == "royalty":
-        rules = [f"{money_text(r['per_million'], currency)} per million {r['direction']} tokens of {r['models']}"
+        rules = [f"{money_text(r['per_million'], currency)} per million {r['direction']} tokens of "
+                 + (f"models matching {r['models']}" if any(ch in r["models"] for ch in "*?[") else r["models"])
                  for r in segment["royalty"]]
         return "Per-token royalty: " + "; ".join(rules)
     return "No contract version in force: nothing is earned"
@@ -299,17 +300,38 @@ def _guarantee_sentence(segment: Mapping[str, Any], currency: str, recoupable: b
     return words
 
 
+def _same_terms(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    return {k: v for k, v in a.items() if k not in ("index", "start", "end")} == {
+        k: v for k, v in b.items() if k not in ("index", "start", "end")}
+
+
+def _runs(segs: Sequence[Mapping[str, Any]]) -> list[list[Mapping[str, Any]]]:
+    """Consecutive segments under the same terms, together (a window is also cut where another contract changes)."""
+    runs: list[list[Mapping[str, Any]]] = []
+    for seg in segs:
+        if runs and _same_terms(runs[-1][-1], seg):
+            runs[-1].append(seg)
+        else:
+            runs.append([seg])
+    return runs
+
+
 def _terms_section(doc: Mapping[str, Any], recoupable: bool | None) -> str:
     cur = doc["currency"]
     segs = doc["segments"]
+    runs = _runs(segs)
     out = ["<h2>Contract terms</h2>\n"]
     if len(segs) > 1:
-        out.append('<p class="note">The contract changed during the period, so the period is split into segments, '
-                   "each settled under the terms then in force; the minimum guarantee is prorated by the time each "
-                   "was in force. Segment <i>n</i> is index <i>n</i> − 1 in the JSON and CSV files.</p>\n")
-    for seg in segs:
-        title = f"Segment {seg['index'] + 1}: " if len(segs) > 1 else ""
-        lines = [f"<h3>{_e(title)}{_e(_span(seg['start'], seg['end']))}</h3>",
+        changed = ("The terms changed during the period: each segment is settled under the terms then in force, and "
+                   "the minimum guarantee is prorated by the time each was in force. " if len(runs) > 1 else "")
+        out.append(f'<p class="note">{changed}The period is settled in {len(segs)} segments, cut where a contract '
+                   "version of the catalog starts or ends. Segment <i>n</i> is index <i>n</i> − 1 in the JSON and CSV "
+                   "files.</p>\n")
+    for run in runs:
+        seg = run[0]
+        first, last = run[0]["index"] + 1, run[-1]["index"] + 1
+        title = "" if len(segs) == 1 else f"Segment {first}: " if first == last else f"Segments {first}–{last}: "
+        lines = [f"<h3>{_e(title)}{_e(_span(run[0]['start'], run[-1]['end']))}</h3>",
                  f"<p><strong>{_e(terms_sentence(seg, cur))}.</strong></p>"]
         if seg["kind"] != "none":
             lines.append(f"<p>Models: {_scope(seg['scope'])}.</p>")
