@@ -163,6 +163,7 @@ def test_statement_page_shows_the_essentials_in_words() -> None:
     # the guarantee explained, the recoupment balance before and after
     assert "451.05 USD recoups earlier true-ups" in text
     assert "Recoupment balance: 480.00 USD at the start of the period, 28.95 USD at its end." in text
+    assert "guarantee is the monthly guarantee of each segment's terms, prorated" in text
     # header: parties, number, period, previous statement shortened with the full hash in a tooltip
     assert "Meta & <Friends>" in text and "Statement number 2" in text and "February 2026" in text
     assert feb.previous_hash is not None

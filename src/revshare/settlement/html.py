@@ -373,12 +373,17 @@ def _summary_section(doc: Mapping[str, Any], recoupable: bool | None) -> str:
         line("Earned this period", m(t["earned"]), "subtotal"),
     ]
     if D(t["minimum_guarantee"]) != 0 or D(t["true_up"]) != 0:
-        rows.append(line(f"Minimum guarantee true-up (guarantee {m(t['minimum_guarantee'])})", m(t["true_up"])))
+        rows.append(line(f"Minimum guarantee true-up (guarantee for the period: {m(t['minimum_guarantee'])})",
+                         m(t["true_up"])))
     if D(t["recouped"]) != 0 or D(t["recoupment_before"]) != 0:
         rows.append(line("Less recouped earlier true-ups", m(_neg(t["recouped"]))))
     rows.append(line(f"Amount due ({_e(cur)})", m(t["amount_due"]), "due"))
     table = "<table class=\"sum\"><tbody>" + "".join(rows) + "</tbody></table>\n"
-    return "<h2>Summary</h2>\n" + table + f'<p class="note">{_guarantee_explained(t, cur, recoupable)}</p>\n'
+    prorated = ""
+    if len(doc["segments"]) > 1 and D(t["minimum_guarantee"]) != 0:
+        prorated = (" The period's guarantee is the monthly guarantee of each segment's terms, prorated by the time "
+                    "they were in force.")
+    return "<h2>Summary</h2>\n" + table + f'<p class="note">{_guarantee_explained(t, cur, recoupable)}{prorated}</p>\n'
 
 
 def _guarantee_explained(t: Mapping[str, str], cur: str, recoupable: bool | None) -> str:
