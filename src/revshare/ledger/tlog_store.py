@@ -9,16 +9,17 @@ whole or not at all. `LogReader` answers the questions of the log endpoints and 
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, union_all, update
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
 from revshare.ledger.store import Ledger
-from revshare.ledger.tlog_schema import tlog_checkpoints, tlog_leaves, tlog_logs, tlog_nodes, tlog_state
+from revshare.ledger.tlog_schema import tlog_checkpoints, tlog_leaves, tlog_logs, tlog_state
 from revshare.tlog import Checkpoint, MerkleTree, NodeKey, Receipt, TreeSizeError, open_note
 from revshare.tlog.note import Verifier
 
@@ -53,30 +54,35 @@ class NotYetIntegratedError(LogReadError):
 class SqlTreeStore:
     """A `TreeStore` over `tlog_nodes` and `tlog_logs.size`, inside the caller's transaction.
 
-    The log's row in `tlog_logs` must exist (the integrator creates it with its origin).
+    The log's row in `tlog_logs` must exist (the integrator creates it with its origin). A reader
+    that has just read the log's row may pass its `size`, saving the store that read.
     """
 
-    def __init__(self, conn: Connection, log_id: str) -> None:
+    def __init__(self, conn: Connection, log_id: str, size: int | None = None) -> None:
         self._conn = conn
         self.log_id = log_id
+        self._known_size = size
 
     def size(self) -> int:
         """Number of leaves whose nodes are written."""
+        if self._known_size is not None:
+            size, self._known_size = self._known_size, None  # once: later calls re-read (a writer appended)
+            return size
         got = self._conn.execute(select(tlog_logs.c.size).where(tlog_logs.c.log_id == self.log_id)).scalar()
         return int(got or 0)
 
     def get_many(self, keys: Sequence[NodeKey]) -> dict[NodeKey, bytes]:
-        """Hashes held for `keys` (absent keys left out), in one SELECT."""
+        """Hashes held for `keys` (absent keys left out), in one SELECT on the driver.
+
+        A UNION ALL of primary-key lookups (an OR of levels made SQLite scan the table), rendered
+        once per number of keys: Core's compile and parameter processing cost more than the lookups.
+        """
         if not keys:
             return {}
-        by_level: dict[int, list[int]] = {}
+        params: list[Any] = []
         for level, idx in keys:
-            by_level.setdefault(level, []).append(idx)
-        # One indexed lookup per level, glued with UNION ALL: an OR of levels makes SQLite scan.
-        c = tlog_nodes.c
-        parts = [select(c.level, c.idx, c.hash).where(c.log_id == self.log_id, c.level == level, c.idx.in_(idxs))
-                 for level, idxs in by_level.items()]
-        rows = self._conn.execute(parts[0] if len(parts) == 1 else union_all(*parts))
+            params += (self.log_id, level, idx)
+        rows = self._conn.exec_driver_sql(_nodes_sql(self._conn.dialect.paramstyle, len(keys)), tuple(params))
         return {(int(level), int(idx)): bytes(h) for level, idx, h in rows}
 
     def put_many(self, nodes: Sequence[tuple[NodeKey, bytes]], size: int) -> None:
@@ -88,6 +94,13 @@ class SqlTreeStore:
         moved = self._conn.execute(update(tlog_logs).where(tlog_logs.c.log_id == log_id).values(size=size))
         if moved.rowcount != 1:
             raise UnknownLogError(f"no log {log_id!r} in tlog_logs")
+
+
+@functools.lru_cache(maxsize=256)
+def _nodes_sql(paramstyle: str, n: int) -> str:
+    mark = "?" if paramstyle == "qmark" else "%s"
+    one = f"SELECT level, idx, hash FROM tlog_nodes WHERE log_id = {mark} AND level = {mark} AND idx = {mark}"
+    return " UNION ALL ".join([one] * n)
 
 
 def insert_rows(conn: Connection, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
@@ -196,8 +209,8 @@ class LogReader:
 
     def inclusion_proof(self, log_id: str, index: int, size: int) -> list[bytes]:
         with self._ledger.engine.connect() as conn:
-            _log(conn, log_id)
-            tree = MerkleTree(SqlTreeStore(conn, log_id))
+            info = _log(conn, log_id)
+            tree = MerkleTree(SqlTreeStore(conn, log_id, info.size))
             _check_size(log_id, size, tree.size)
             if not 0 <= index < size:
                 raise NotInLogError(f"index {index} is not in log {log_id!r} at size {size}")

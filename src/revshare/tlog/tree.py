@@ -7,9 +7,10 @@ one node hash and write; a root, an inclusion proof or a consistency proof costs
 touches the right edge of a tree whose size is not a power of two) is composed from the
 O(log n) perfect subtrees that tile it.
 
-The tree keeps the "frontier" (the perfect subtrees that tile [0, size)) in memory, so the
-root of the current size needs no read at all. It assumes one writer per store; before
-appending it re-reads the store's size and reloads the frontier if another writer moved it.
+The tree keeps the "frontier" (the perfect subtrees that tile [0, size)) in memory, read on
+first need (a proof does not need it), so the root of the current size costs at most one read.
+It assumes one writer per store; before appending it re-reads the store's size and reloads the
+frontier if another writer moved it.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ class MerkleTree:
     def __init__(self, store: TreeStore) -> None:
         self._store = store
         self._size = 0
-        self._frontier: list[bytes] = []
+        self._frontier: list[bytes] | None = None
         self.refresh()
 
     @property
@@ -94,10 +95,14 @@ class MerkleTree:
         return self._size
 
     def refresh(self) -> None:
-        """Re-read the store's size and the frontier (after another writer appended)."""
-        size = self._store.size()
-        self._frontier = self._read(perfect_tiles(0, size))
-        self._size = size
+        """Re-read the store's size (after another writer appended); the frontier is re-read when needed."""
+        self._size = self._store.size()
+        self._frontier = None
+
+    def _current_frontier(self) -> list[bytes]:
+        if self._frontier is None:
+            self._frontier = self._read(perfect_tiles(0, self._size))
+        return self._frontier
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -113,7 +118,7 @@ class MerkleTree:
         if self._store.size() != self._size:
             self.refresh()
         first = size = self._size
-        frontier = list(self._frontier)  # untouched if the store refuses the batch
+        frontier = list(self._current_frontier())  # untouched if the store refuses the batch
         nodes: list[tuple[NodeKey, bytes]] = []
         put = nodes.append
         pop = frontier.pop
@@ -150,7 +155,7 @@ class MerkleTree:
         if size == 0:
             return EMPTY_ROOT
         if size == self._size:
-            return _fold(self._frontier)
+            return _fold(self._current_frontier())
         return _fold(self._read(perfect_tiles(0, size)))
 
     def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
