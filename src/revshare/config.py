@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from revshare.money import D, MoneyError
+from revshare.money import catalog_amount
 from revshare.settlement.terms import ContractConfig, LicensorConfig, validate_terms
 
 __all__ = [
@@ -49,15 +49,7 @@ class _Strict(BaseModel):
 
 
 def _money(value: Any) -> Decimal:
-    if isinstance(value, float):
-        raise ValueError("write money as a string (\"0.40\"), never a float: floats are inexact")
-    try:
-        amount = D(value)
-    except MoneyError as exc:
-        raise ValueError(str(exc)) from None
-    if amount < 0:
-        raise ValueError("must not be negative")
-    return amount
+    return catalog_amount(value, "money")
 
 
 def _price_money(value: Any) -> Decimal:

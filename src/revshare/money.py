@@ -15,6 +15,7 @@ __all__ = [
     "REQUEST_QUANTUM",
     "D",
     "MoneyError",
+    "catalog_amount",
     "minor_unit",
     "money_str",
     "round_line",
@@ -46,6 +47,22 @@ def D(value: str | int | Decimal) -> Decimal:
     if not result.is_finite():
         raise MoneyError(f"not a finite amount: {value!r}")
     return result
+
+
+def catalog_amount(value: object, what: str = "money") -> Decimal:
+    """A non-negative amount written in a catalog; ValueError (for pydantic) on a float or junk.
+
+    Floats are refused even when they look harmless: TOML `0.1` is already inexact.
+    """
+    if isinstance(value, float):
+        raise ValueError(f'write {what} as a string ("0.40"), never a float: floats are inexact')
+    try:
+        amount = D(value)  # type: ignore[arg-type]
+    except MoneyError as exc:
+        raise ValueError(str(exc)) from None
+    if amount < 0:
+        raise ValueError("must not be negative")
+    return amount
 
 
 def minor_unit(currency: str) -> int:

@@ -44,8 +44,8 @@ def test_tier_shares_count_with_their_largest_band() -> None:
 @pytest.mark.parametrize(
     ("change", "where", "message"),
     [
-        ({"share": 0.15}, "contracts[0] (id='meta-2026').share", "never floats"),
-        ({"minimum_guarantee": 100.0}, "contracts[0] (id='meta-2026').minimum_guarantee", "never floats"),
+        ({"share": 0.15}, "contracts[0] (id='meta-2026').share", "never a float"),
+        ({"minimum_guarantee": 100.0}, "contracts[0] (id='meta-2026').minimum_guarantee", "never a float"),
         ({"licensor": "nobody"}, "contracts[0] (id='meta-2026').licensor", "unknown licensor 'nobody'"),
         ({"share": "1.5"}, "contracts[0] (id='meta-2026').share", "between 0 and 1"),
         ({"tiers": [{"up_to": "10", "share": "0.1"}]}, "contracts[0] (id='meta-2026')", "exactly one of share, tiers"),

@@ -21,7 +21,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from revshare.money import D, MoneyError
+from revshare.money import catalog_amount
 
 __all__ = [
     "ContractConfig",
@@ -43,15 +43,7 @@ class _Strict(BaseModel):
 
 def _decimal(value: Any) -> Decimal:
     """A non-negative Decimal from a string or int; floats are refused (they are inexact)."""
-    if isinstance(value, float):
-        raise ValueError('write money and shares as strings ("0.15"), never floats: floats are inexact')
-    try:
-        amount = D(value)
-    except MoneyError as exc:
-        raise ValueError(str(exc)) from None
-    if amount < 0:
-        raise ValueError("must not be negative")
-    return amount
+    return catalog_amount(value, "money and shares")
 
 
 def _fraction(value: Any) -> Decimal:
