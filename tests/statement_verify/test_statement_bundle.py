@@ -298,9 +298,14 @@ def settled(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, HostK
     return jan, feb, HostKey.load(tmp / "data" / "log.key")
 
 
+@pytest.mark.parametrize("split", [False, True], ids=["one-process", "two-processes"])
 @pytest.mark.parametrize("case", sorted(TAMPER))
 def test_a_changed_byte_fails_with_a_precise_message(settled: tuple[Path, Path, HostKey], tmp_path: Path,
-                                                     case: str) -> None:
+                                                     case: str, split: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    if split:  # the leaf scan forks a child for the second half of the range, however small
+        from revshare.verify import statement
+
+        monkeypatch.setattr(statement, "_split", lambda n: True)
     _, feb, key = settled
     bundle = tmp_path / "bundle"
     shutil.copytree(feb, bundle)

@@ -39,6 +39,9 @@ import binascii
 import bisect
 import hashlib
 import json
+import multiprocessing
+import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -204,7 +207,7 @@ def _append_leaves(size: int, border: list[bytes], leaf_hashes: Sequence[bytes])
 
 
 class _Leaf(NamedTuple):
-    """What the checks need of a leaf (the parsed projection is not kept: a million dicts cost GBs)."""
+    """What the checks need of a carried leaf (few: parsed one by one)."""
 
     position: int  # the leaf index in the log
     seq: int
@@ -224,31 +227,202 @@ def _parse_leaf(raw: bytes | dict[str, Any], index: int, line: str, st: str) -> 
 
 
 PARSE_CHUNK = 50_000
+PARALLEL_MIN = 100_000  # below this many leaves, a second process costs more than it saves
+
+Sums = dict[tuple[str, str, str, str, int, bool], list[int]]
 
 
-def _parse_leaves(raws: Sequence[bytes], first: int, st: str) -> list[_Leaf]:
-    """The range's leaves, parsed a chunk at a time (one json.loads per chunk, not per leaf)."""
-    out: list[_Leaf] = []
-    for start in range(0, len(raws), PARSE_CHUNK):
-        chunk = raws[start:start + PARSE_CHUNK]
+class _Plan(NamedTuple):
+    """Where a settled leaf lands: its segment, late or not (see _accumulate)."""
+
+    start: datetime
+    cuts: tuple[datetime, ...]
+    cut_seqs: tuple[int, ...]
+
+
+class _Scan(NamedTuple):
+    """What one pass over a slice of the range's leaves established (a child process returns it).
+
+    Attributes:
+        hashes: the leaf hashes, concatenated (32 bytes each), for step (2).
+        parse_error: the first leaf that is not a projection, as step (4)'s message.
+        seq_error: the first leaf whose seq is out of order or range (not checked for the slice's
+            first leaf against the slice before it: the caller does), as (offset, message).
+        first_seq, last_seq: of the slice, when it parsed.
+        deferred: (position, leaf hash) of the leaves that started after the period.
+        sums: the settled, charged leaves' usage, summed per aggregate key (see _accumulate).
+    """
+
+    hashes: bytes
+    parse_error: str | None
+    seq_error: tuple[int, str] | None
+    first_seq: int | None
+    last_seq: int | None
+    deferred: list[tuple[int, bytes]]
+    sums: Sums
+
+
+def _accumulate(sums: Sums, plan: _Plan, customer: str, key: str, model: str, version: str, prompt: int,
+                completion: int, seq: int, started: datetime) -> None:
+    """Add a settled, charged leaf to its aggregate: customer, key, model, version, segment, late.
+
+    Late usage is placed by its append time: seq order is append order (see LogRef.cut_seqs).
+    """
+    late = started < plan.start
+    if not plan.cuts:
+        segment = 0
+    else:
+        segment = bisect.bisect_left(plan.cut_seqs, seq) if late else bisect.bisect_right(plan.cuts, started)
+    acc = sums.get((customer, key, model, version, segment, late))
+    if acc is None:
+        sums[(customer, key, model, version, segment, late)] = [1, prompt, completion]
+    else:
+        acc[0] += 1
+        acc[1] += prompt
+        acc[2] += completion
+
+
+def _scan(raws: Sequence[bytes], lo: int, hi: int, first: int, low: int | None, through: int, end: datetime,
+          plan: _Plan | None, st: str) -> _Scan:
+    """Hash, parse, range-check and aggregate leaves raws[lo:hi] (leaf index first + lo, ...).
+
+    The leaf bytes are hashed as read (they are the canonical JSON: nothing is re-serialised);
+    they are parsed with the C decoder a chunk at a time, and only the fields the checks and the
+    settlement need are kept, summed as they go (no object per leaf). `low` is the seq the first
+    leaf must exceed (None: the caller checks it). Leaves that start at `end` or later are
+    deferred. Without a plan nothing is aggregated (the statement's segments do not parse: step
+    (5) reports it).
+    """
+    sha256 = hashlib.sha256
+    hashes = b"".join([sha256(b"\x00" + raw).digest() for raw in raws[lo:hi]])
+    fromiso = datetime.fromisoformat
+    charged_outcomes = CHARGED_OUTCOMES
+    sums: Sums = {}
+    deferred: list[tuple[int, bytes]] = []
+    seq_error: tuple[int, str] | None = None
+    first_seq = last_seq = None
+    prev = low
+    for start in range(lo, hi, PARSE_CHUNK):
+        chunk = raws[start:min(start + PARSE_CHUNK, hi)]
         try:
             datas: list[Any] = json.loads(b"[" + b",".join(chunk) + b"]")
         except ValueError:
-            datas = list(chunk)  # parse one by one, to name the bad line
+            datas = [_loads_or_raw(raw) for raw in chunk]  # one by one: the bad line stays bytes, to be named
         if len(datas) != len(chunk):
-            datas = list(chunk)  # a line holding two values
-        out += [_parse_leaf(d, first + start + i, f"leaves.jsonl line {start + i + 1}", st)
-                for i, d in enumerate(datas)]
-    return out
+            datas = [_loads_or_raw(raw) for raw in chunk]  # a line holding two values
+        i = start
+        try:
+            for d in datas:
+                seq = int(d["seq"])
+                started = fromiso(d["started_at"])
+                customer, key, model, version = d["customer"], d["key"], d["model"], d["price_version"]
+                prompt, completion = int(d["prompt_tokens"]), int(d["completion_tokens"])
+                charged = d["outcome"] in charged_outcomes
+                if seq_error is None and not ((prev is None or prev < seq) and seq <= through):
+                    seq_error = (i - lo, f"leaf {first + i} (leaves.jsonl line {i + 1}) has seq {seq}, want one in "
+                                         f"({prev}, {through}]")
+                if first_seq is None:
+                    first_seq = seq
+                prev = last_seq = seq
+                if started >= end:
+                    deferred.append((first + i, hashes[(i - lo) * 32:(i - lo + 1) * 32]))
+                elif charged and plan is not None:
+                    _accumulate(sums, plan, customer, key, model, version, prompt, completion, seq, started)
+                i += 1
+        except (ValueError, KeyError, TypeError) as exc:
+            try:
+                _parse_leaf(datas[i - start], first + i, f"leaves.jsonl line {i + 1}", st)
+            except LeafRangeError as error:
+                return _Scan(hashes, str(error), None, None, None, [], {})
+            raise exc from None  # a leaf that parses but does not compare (a time with no zone)
+    return _Scan(hashes, None, seq_error, first_seq, last_seq, deferred, sums)
 
 
-def _leaf_set(leaves: Sequence[_Leaf], raw: dict[int, bytes]) -> LeafSet:
-    if not leaves:
+def _loads_or_raw(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw  # not JSON: _parse_leaf says so
+
+
+_FORKED: tuple[Sequence[bytes], tuple[Any, ...]] | None = None  # what a forked worker scans
+
+
+def _scan_forked(lo: int, hi: int, low: int | None) -> _Scan:
+    assert _FORKED is not None
+    raws, (first, through, end, plan, st) = _FORKED
+    return _scan(raws, lo, hi, first, low, through, end, plan, st)
+
+
+def _split(n: int) -> bool:
+    """Whether to scan n leaves in two processes (tests force it)."""
+    return (n >= PARALLEL_MIN and (os.cpu_count() or 1) >= 2 and threading.active_count() == 1
+            and "fork" in multiprocessing.get_all_start_methods())
+
+
+def _scan_range(raws: Sequence[bytes], first: int, after: int, through: int, end: datetime, plan: _Plan | None,
+                st: str) -> list[_Scan]:
+    """_scan over the whole range: the second half in a forked child while this process does the first.
+
+    A fork shares the leaves without copying or pickling them; where there is no fork (Windows,
+    macOS default), threads are running (a fork would copy their locks), one CPU, or a small range,
+    one pass here does it all.
+    """
+    global _FORKED
+    n = len(raws)
+    if n < 2 or not _split(n):
+        return [_scan(raws, 0, n, first, after, through, end, plan, st)]
+    half = n // 2
+    _FORKED = (raws, (first, through, end, plan, st))
+    try:
+        with multiprocessing.get_context("fork").Pool(1) as pool:
+            pending = pool.apply_async(_scan_forked, (half, n, None))
+            scans = [_scan(raws, 0, half, first, after, through, end, plan, st)]
+            scans.append(pending.get())
+    finally:
+        _FORKED = None
+    return scans
+
+
+def _check_scans(scans: Sequence[_Scan], m: int, after: int, through: int, st: str) -> tuple[int | None, int | None]:
+    """Step (4) on the scanned slices, first failure in leaf order: parse, then seq. Returns first, last seq."""
+    for scan in scans:
+        if scan.parse_error is not None:
+            raise LeafRangeError(scan.parse_error)
+    offset, prev = 0, after
+    for scan in scans:
+        if scan.first_seq is not None and offset > 0 and not prev < scan.first_seq <= through:
+            raise LeafRangeError(f"leaf {m + offset} (leaves.jsonl line {offset + 1}) has seq {scan.first_seq}, "
+                                 f"want one in ({prev}, {through}]", st)
+        if scan.seq_error is not None:
+            raise LeafRangeError(scan.seq_error[1], st)
+        offset += len(scan.hashes) // 32
+        if scan.last_seq is not None:
+            prev = scan.last_seq
+    firsts = [s.first_seq for s in scans if s.first_seq is not None]
+    lasts = [s.last_seq for s in scans if s.last_seq is not None]
+    return (firsts[0], lasts[-1]) if firsts else (None, None)
+
+
+def _plan(statement: dict[str, Any], ref: LogRef, period: Period) -> _Plan | None:
+    """The segments' cuts, as _recompute reads them; None if they do not parse (step (5) says why)."""
+    try:
+        window = Window(period, tuple(_time(s["start"]) for s in statement["segments"][1:]))
+        if len(ref.cut_seqs) != len(window.cuts):
+            return None
+        return _Plan(period.start, tuple(window.cuts), tuple(ref.cut_seqs))
+    except Exception:  # any failure is reported by _recompute, at step (5)
+        return None
+
+
+def _leaf_set(hashes: Sequence[bytes]) -> LeafSet:
+    """The LeafSet of leaves given by their leaf hashes, in order."""
+    if not hashes:
         return LeafSet()
     digest = hashlib.sha256()
-    for leaf in leaves:
-        digest.update(hash_leaf(raw[leaf.position]))
-    return LeafSet(len(leaves), digest.hexdigest())
+    for h in hashes:
+        digest.update(h)
+    return LeafSet(len(hashes), digest.hexdigest())
 
 
 def _first_difference(got: Any, want: Any, path: str = "") -> tuple[str, Any, Any] | None:
@@ -322,7 +496,14 @@ def _verify_one(directory: Path, name: str, verifier: Verifier | str, shared: _S
     if len(raws) != n - m:
         raise LeafRootError(f"leaves.jsonl has {len(raws)} leaves; the range [{m}, {n}) has {n - m} "
                             f"({'missing' if len(raws) < n - m else 'extra'} leaves)", st)
-    root = _append_leaves(m, border, [hash_leaf(r) for r in raws])
+    # The leaves are hashed, parsed, checked and summed in one pass (two processes for a large
+    # range); what that pass found wrong in them is reported at step (4), in step order.
+    period = Period.parse(statement["period"])
+    after = ref.after_seq
+    scans = _scan_range(raws, m, after, ref.through_seq, period.end, _plan(statement, ref, period), st)
+    joined = b"".join(scan.hashes for scan in scans)
+    root = _append_leaves(m, border, [joined[i:i + 32] for i in range(0, len(joined), 32)])
+    del joined
     if root != current.root_hash:
         raise LeafRootError(f"the {len(raws)} leaves of leaves.jsonl (leaves {m}..{n - 1}) rebuild root "
                             f"{root.hex()}, the checkpoint's is {current.root_hash.hex()}: a leaf was changed, "
@@ -345,46 +526,40 @@ def _verify_one(directory: Path, name: str, verifier: Verifier | str, shared: _S
     steps.append(Step(3, STEPS[3], detail))
 
     # (4) The range: seqs, carried leaves, deferred leaves.
-    leaves = _parse_leaves(raws, m, st)
-    after = ref.after_seq
-    for prev_leaf, leaf in zip([None, *leaves], leaves, strict=False):
-        low = after if prev_leaf is None else prev_leaf.seq
-        if not low < leaf.seq <= ref.through_seq:
-            raise LeafRangeError(f"leaf {leaf.position} ({leaf.line}) has seq {leaf.seq}, want one in "
-                                 f"({low}, {ref.through_seq}]", st)
-    seqs = (leaves[0].seq, leaves[-1].seq) if leaves else (None, None)
+    seqs = _check_scans(scans, m, after, ref.through_seq, st)
     if seqs != (ref.first_seq, ref.last_seq):
         raise LeafRangeError(f"the leaves' first and last seq are {seqs}, the statement names "
                              f"{(ref.first_seq, ref.last_seq)}", st)
-    period = Period.parse(statement["period"])
-    carried = []
+    carried: list[_Leaf] = []
+    carried_hashes: list[bytes] = []
     for i, (raw, index, proof) in enumerate(shared.carried):
         leaf = _parse_leaf(raw, index, f"carried.jsonl line {i + 1}", st)
         if not 0 <= index < m or leaf.seq > after or leaf.started < period.start:
             raise LeafRangeError(f"carried leaf {index} (seq {leaf.seq}) is not a leaf before the range that "
                                  f"started in {period.label}", st)
+        leaf_hash = hash_leaf(raw)
         try:
-            verify_inclusion(index, n, hash_leaf(raw), proof, current.root_hash)
+            verify_inclusion(index, n, leaf_hash, proof, current.root_hash)
         except TlogError as exc:
             raise LeafRangeError(f"carried leaf {index} (seq {leaf.seq}) is not in the log: {exc}", st) from None
         carried.append(leaf)
-    raw_by_index = {leaf.position: raw for leaf, raw in zip(leaves, raws, strict=True)}
-    raw_by_index.update({index: raw for raw, index, _ in shared.carried})
-    if _leaf_set(carried, raw_by_index) != ref.carried:
+        carried_hashes.append(leaf_hash)
+    if _leaf_set(carried_hashes) != ref.carried:
         raise LeafRangeError(f"carried.jsonl holds {len(carried)} leaves; the statement carries {ref.carried.count} "
                              f"(sha256 {ref.carried.sha256[:16]}…): a carried leaf is missing or extra", st)
     chain = _check_previous(directory, name, statement, ref, st)
     end = period.end
-    settled = [lf for lf in (*carried, *leaves) if lf.started < end]
-    deferred = sorted((lf for lf in (*carried, *leaves) if lf.started >= end), key=lambda lf: lf.position)
-    if _leaf_set(deferred, raw_by_index) != ref.deferred:
+    settled = [lf for lf in carried if lf.started < end]  # and the range's, summed by the scan
+    deferred = sorted([(lf.position, h) for lf, h in zip(carried, carried_hashes, strict=True) if lf.started >= end]
+                      + [d for scan in scans for d in scan.deferred])
+    if _leaf_set([h for _, h in deferred]) != ref.deferred:
         raise LeafRangeError(f"{len(deferred)} leaves started after {period.label}, the statement defers "
                              f"{ref.deferred.count}", st)
     steps.append(Step(4, STEPS[4], f"seq ({after}, {ref.through_seq}], {len(carried)} carried, {len(deferred)} "
                       f"deferred, no gap, no extra{chain}"))
 
     # (5) The figures, recomputed from the settled leaves and the terms.
-    got = _recompute(statement, ref, settled, shared.terms, period, st)
+    got = _recompute(statement, ref, settled, [scan.sums for scan in scans], shared.terms, period, st)
     got["log"] = statement["log"]
     diff = _first_difference(got, statement)
     if diff is not None:
@@ -437,31 +612,26 @@ def _check_previous(directory: Path, name: str, statement: dict[str, Any], ref: 
     return "; chained to the previous statement"
 
 
-def _recompute(statement: dict[str, Any], ref: LogRef, settled: Sequence[_Leaf], terms: StatementTerms,
-               period: Period, st: str) -> dict[str, Any]:
+def _recompute(statement: dict[str, Any], ref: LogRef, settled: Sequence[_Leaf], partial: Sequence[Sums],
+               terms: StatementTerms, period: Period, st: str) -> dict[str, Any]:
+    """The statement settled anew from the range's sums (`partial`) and the settled carried leaves."""
     segments = statement["segments"]
     edges = [_time(s["start"]) for s in segments]
     window = Window(period, tuple(edges[1:]))
     if len(ref.cut_seqs) != len(window.cuts):
         raise FigureMismatchError(f"the statement has {len(window.cuts)} cuts but {len(ref.cut_seqs)} cut seqs", st)
-    sums: dict[tuple[str, str, str, str, int, bool], list[int]] = {}
-    start = period.start
-    cuts, cut_seqs = window.cuts, ref.cut_seqs
+    plan = _Plan(period.start, tuple(window.cuts), tuple(ref.cut_seqs))
+    sums: Sums = {}
+    for part in partial:
+        for k, (count, prompt, completion) in part.items():
+            acc = sums.setdefault(k, [0, 0, 0])
+            acc[0] += count
+            acc[1] += prompt
+            acc[2] += completion
     for leaf in settled:
         customer, key, model, version, prompt, completion, charged = leaf.usage
-        if not charged:
-            continue
-        started = leaf.started
-        late = started < start
-        # Late usage is placed by its append time: seq order is append order (see LogRef.cut_seqs).
-        if not cuts:
-            segment = 0
-        else:
-            segment = bisect.bisect_left(cut_seqs, leaf.seq) if late else bisect.bisect_right(cuts, started)
-        acc = sums.setdefault((customer, key, model, version, segment, late), [0, 0, 0])
-        acc[0] += 1
-        acc[1] += prompt
-        acc[2] += completion
+        if charged:
+            _accumulate(sums, plan, customer, key, model, version, prompt, completion, leaf.seq, leaf.started)
     aggregates = sort_aggregates(UsageAggregate(*k, *v) for k, v in sums.items())
     number = int(statement["number"])
     prior = SettlementState() if number == 1 else SettlementState((ContractState(
