@@ -112,6 +112,17 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 # servers -----------------------------------------------------------------------------------
 
+def upstream_stub_app(tokens: int = 16, report_usage: bool = True, delay_s: float = 0.0) -> Any:
+    """The benchmark's minimal OpenAI-compatible upstream (bench/upstream_stub.py) as an ASGI app."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("upstream_stub", REPO / "bench" / "upstream_stub.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.make_app(tokens, report_usage, delay_s)
+
+
 class ServerThread:
     """uvicorn serving an app on a real socket, in a thread of this process."""
 

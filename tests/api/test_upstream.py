@@ -6,7 +6,6 @@ upstream covers what that server lacks (stream usage via stream_options).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from tests.conftest import REPO, Running, ServerThread, catalog_dict, free_port, running_gateway
+from tests.conftest import Running, ServerThread, catalog_dict, free_port, running_gateway, upstream_stub_app
 
 from revshare.config import parse_catalog
 from revshare.metering.record import Outcome
@@ -94,18 +93,9 @@ def test_upstream_stream_without_usage_is_counted_with_the_tokenizer(upstream_ga
     assert rec.completion_tokens >= _gguf_counter(_resolve("bundled"))(text) > 0
 
 
-def _stub_module():
-    spec = importlib.util.spec_from_file_location("upstream_stub", REPO / "bench" / "upstream_stub.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def stub_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    stub = _stub_module()
-    with ServerThread(stub.make_app(tokens=7)) as upstream:
+    with ServerThread(upstream_stub_app(tokens=7)) as upstream:
         raw = catalog_dict(engines=[{"id": "stub", "kind": "upstream", "base_url": upstream.url + "/v1"}])
         url = f"sqlite:///{tmp_path_factory.mktemp('stub') / 'ledger.db'}"
         with running_gateway(parse_catalog(raw), url) as gw:
@@ -133,8 +123,7 @@ def test_stub_upstream_completions_and_non_streaming(stub_gateway: Running) -> N
 
 
 def test_upstream_without_usage_is_estimated_never_zero(tmp_path: Path) -> None:
-    stub = _stub_module()
-    with ServerThread(stub.make_app(tokens=5, report_usage=False)) as upstream:
+    with ServerThread(upstream_stub_app(tokens=5, report_usage=False)) as upstream:
         raw = catalog_dict(engines=[{"id": "stub", "kind": "upstream", "base_url": upstream.url + "/v1"}])
         with running_gateway(parse_catalog(raw), f"sqlite:///{tmp_path / 'l.db'}") as gw:
             c = openai.OpenAI(base_url=gw.url + "/v1", api_key=gw.keys["demo"], max_retries=0)

@@ -2,73 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import create_engine, text
-from tests.conftest import ServerThread, catalog_dict
+from tests.conftest import ServerThread, catalog_dict, upstream_stub_app
 
 from revshare.config import Catalog, parse_catalog
 
 MODEL = "gemma-3-270m"
-PROMPT_TOKENS = 10
 BODY = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 7}
-
-
-def slow_stub(tokens: int = 7, delay_s: float = 0.0) -> Any:
-    """An OpenAI-compatible upstream that reports usage and waits `delay_s` before each token."""
-
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        request = json.loads(body or b"{}")
-        n = min(tokens, int(request.get("max_tokens") or tokens))
-        usage = {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": n, "total_tokens": PROMPT_TOKENS + n}
-        if not request.get("stream"):
-            await asyncio.sleep(delay_s * n)
-            reply = {"id": "s", "object": "chat.completion", "created": 0, "model": "stub", "usage": usage,
-                     "choices": [{"index": 0, "message": {"role": "assistant", "content": "tok " * n},
-                                  "finish_reason": "length"}]}
-            data = json.dumps(reply).encode()
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": [(b"content-type", b"application/json")]})
-            await send({"type": "http.response.body", "body": data})
-            return
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
-        for _ in range(n):
-            await asyncio.sleep(delay_s)
-            chunk = {"id": "s", "object": "chat.completion.chunk", "created": 0, "model": "stub",
-                     "choices": [{"index": 0, "delta": {"content": "tok "}, "finish_reason": None}]}
-            await send({"type": "http.response.body", "body": b"data: " + json.dumps(chunk).encode() + b"\n\n",
-                        "more_body": True})
-        if (request.get("stream_options") or {}).get("include_usage"):
-            final = {"id": "s", "object": "chat.completion.chunk", "created": 0, "model": "stub", "choices": [],
-                     "usage": usage}
-            await send({"type": "http.response.body", "body": b"data: " + json.dumps(final).encode() + b"\n\n",
-                        "more_body": True})
-        await send({"type": "http.response.body", "body": b"data: [DONE]\n\n", "more_body": False})
-
-    return app
 
 
 @contextmanager
 def stub_upstream(tokens: int = 7, delay_s: float = 0.0) -> Iterator[str]:
-    with ServerThread(slow_stub(tokens, delay_s)) as upstream:
+    with ServerThread(upstream_stub_app(tokens, delay_s=delay_s)) as upstream:
         yield upstream.url + "/v1"
 
 
