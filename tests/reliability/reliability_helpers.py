@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+import httpx
 from sqlalchemy import create_engine, text
-from tests.conftest import ServerThread, catalog_dict, upstream_stub_app
+from tests.conftest import REPO, ServerThread, catalog_dict, upstream_stub_app
 
 from revshare.config import Catalog, parse_catalog
 
@@ -76,3 +82,23 @@ def to_toml(raw: dict[str, Any]) -> str:
                 out += [f"{k} = {_toml_value(v)}" for k, v in entry.items()]
         out.append("")
     return "\n".join(out)
+
+
+def start_gateway(config: Path, url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
+    """`revshare serve` in a process of its own, returned once /healthz answers."""
+    env = {**os.environ, "REVSHARE_DATABASE_URL": url, "REVSHARE_ADMIN_TOKEN": "rsa_crash_test",
+           "PYTHONPATH": str(REPO / "src")}
+    proc = subprocess.Popen([sys.executable, "-m", "revshare.cli", "serve", "--config", str(config),
+                             "--port", str(port), "--log-level", "warning"],
+                            env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError("the gateway did not start:\n" + log.read_text())
+        time.sleep(0.1)

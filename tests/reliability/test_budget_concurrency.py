@@ -6,11 +6,21 @@ from __future__ import annotations
 import asyncio
 import uuid
 from decimal import Decimal
+from pathlib import Path
 
 import httpx
 import pytest
-from tests.conftest import ServerThread, postgres_database, running_gateway
-from tests.reliability.reliability_helpers import BODY, budget_row, count_rows, stub_catalog, stub_upstream
+from tests.conftest import ServerThread, free_port, postgres_database, running_gateway
+from tests.reliability.reliability_helpers import (
+    BODY,
+    budget_row,
+    count_rows,
+    start_gateway,
+    stub_catalog,
+    stub_catalog_dict,
+    stub_upstream,
+    to_toml,
+)
 
 from revshare.api.app import create_app
 from revshare.ledger.reservations import to_units
@@ -67,5 +77,28 @@ def test_two_gateways_on_one_postgres_ledger_never_overrun_a_budget() -> None:
         with ServerThread(create_app(catalog, admin_token=token, ledger=Ledger(url))) as a, \
                 ServerThread(create_app(catalog, admin_token=token, ledger=Ledger(url))) as b:
             statuses = asyncio.run(_fire([a.url, b.url], key, REQUESTS))
+        _check(url, ledger, statuses)
+        ledger.close()
+
+
+@pytest.mark.postgres
+def test_two_gateway_processes_on_one_postgres_ledger_never_overrun_a_budget(tmp_path: Path) -> None:
+    """The same, with two `revshare serve` processes (not two apps in one process)."""
+    with postgres_database() as url, stub_upstream() as base:
+        raw = stub_catalog_dict(base, budget=BUDGET)
+        raw["server"]["data_dir"] = str(tmp_path / "data")  # replicas share the host's keys
+        config = tmp_path / "revshare.toml"
+        config.write_text(to_toml(raw))
+        ledger = Ledger(url)
+        ledger.migrate()
+        _, key = ledger.create_key("demo", "test")
+        ports = [free_port(), free_port()]
+        procs = [start_gateway(config, url, port, tmp_path / f"gw{i}.log") for i, port in enumerate(ports)]
+        try:
+            statuses = asyncio.run(_fire([f"http://127.0.0.1:{p}" for p in ports], key, REQUESTS))
+        finally:
+            for proc in procs:
+                proc.terminate()
+                proc.wait(20)
         _check(url, ledger, statuses)
         ledger.close()

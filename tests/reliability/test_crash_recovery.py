@@ -5,21 +5,19 @@ complete has exactly one record, none is doubled, every interrupted request is r
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-from tests.conftest import REPO, free_port, postgres_database
+from tests.conftest import free_port, postgres_database
 from tests.reliability.reliability_helpers import (
     BODY,
     budget_row,
     count_rows,
+    start_gateway,
     stub_catalog_dict,
     stub_upstream,
     to_toml,
@@ -37,25 +35,6 @@ STREAMS = 200
 class Seen:
     record_id: str | None = None
     done: bool = False
-
-
-def _start(config: Path, url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "REVSHARE_DATABASE_URL": url, "REVSHARE_ADMIN_TOKEN": "rsa_crash_test",
-           "PYTHONPATH": str(REPO / "src")}
-    proc = subprocess.Popen([sys.executable, "-m", "revshare.cli", "serve", "--config", str(config),
-                             "--port", str(port), "--log-level", "warning"],
-                            env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError("the gateway did not start:\n" + log.read_text())
-        time.sleep(0.1)
 
 
 async def _streams(base: str, key: str, seen: list[Seen], proc: subprocess.Popen[bytes]) -> None:
@@ -100,7 +79,7 @@ def _run(url: str, upstream: str, tmp_path: Path) -> None:
     ledger.migrate()
     _, key = ledger.create_key("demo", "crash")
     port, log = free_port(), tmp_path / "gateway.log"
-    proc = _start(config, url, port, log)
+    proc = start_gateway(config, url, port, log)
     seen = [Seen() for _ in range(STREAMS)]
     try:
         asyncio.run(_streams(f"http://127.0.0.1:{port}", key, seen, proc))
@@ -112,7 +91,7 @@ def _run(url: str, upstream: str, tmp_path: Path) -> None:
     assert STREAMS // 4 <= len(completed) < STREAMS
     assert count_rows(url, "reservations") > 0  # the kill left intents behind
 
-    proc = _start(config, url, port, log)  # the restart resolves them
+    proc = start_gateway(config, url, port, log)  # the restart resolves them
     try:
         records = {r.id: r for r in ledger.records(customer="demo")}
         assert count_rows(url, "usage_records") == len(records)  # no record doubled
