@@ -9,9 +9,6 @@ import base64
 import hashlib
 import json
 import shutil
-import subprocess
-import sys
-import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,6 +19,7 @@ from typing import Any
 import pytest
 import rfc8785
 from sqlalchemy import text
+from tests.conftest import run_with_base_install_only
 from typer.testing import CliRunner
 
 from revshare.cli import app
@@ -29,8 +27,6 @@ from revshare.ledger.store import Ledger
 from revshare.metering.record import Outcome, UsageRecord
 from revshare.tlog import Checkpoint, HostKey, MemoryStore, MerkleTree, hash_leaf
 from revshare.tlog.tree import perfect_tiles
-
-BLOCKED = ("fastapi", "starlette", "uvicorn", "sqlalchemy", "alembic", "psycopg", "aiohttp", "llama_cpp", "httpx")
 
 runner = CliRunner()
 PRICES = {"gemma-3-270m": ("0.10", "0.40"), "llama-3-8b": ("0.20", "0.60")}
@@ -372,23 +368,12 @@ def test_history_rewritten_and_re_signed_fails_against_the_held_bundle(settled: 
 
 def test_verify_statement_runs_with_the_base_install_only(settled: tuple[Path, Path, HostKey]) -> None:
     _, feb, _ = settled
-    script = textwrap.dedent(f"""
-        import importlib.abc, sys
-        BLOCKED = {BLOCKED!r}
-
-        class Block(importlib.abc.MetaPathFinder):
-            def find_spec(self, name, path=None, target=None):
-                if name.split(".")[0] in BLOCKED:
-                    raise ImportError(f"blocked: {{name}} is not a base dependency")
-                return None
-
-        sys.meta_path.insert(0, Block())
+    done = run_with_base_install_only(f"""
         from typer.testing import CliRunner
         from revshare.cli import app
         result = CliRunner().invoke(app, ["verify", "statement", {str(feb)!r}, "--key", {str(feb / "host.vkey")!r}])
         assert result.exit_code == 0, result.output
         print("isolated ok")
     """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr + done.stdout
     assert "isolated ok" in done.stdout

@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
-
-BLOCKED = ("fastapi", "starlette", "uvicorn", "sqlalchemy", "alembic", "psycopg", "aiohttp", "llama_cpp", "httpx")
+from tests.conftest import run_with_base_install_only
 
 
 def test_verify_imports_without_the_server_dependencies() -> None:
-    script = textwrap.dedent(f"""
-        import importlib.abc, sys
-        BLOCKED = {BLOCKED!r}
-
-        class Block(importlib.abc.MetaPathFinder):
-            def find_spec(self, name, path=None, target=None):
-                if name.split(".")[0] in BLOCKED:
-                    raise ImportError(f"blocked: {{name}} is not a base dependency")
-                return None
-
-        sys.meta_path.insert(0, Block())
+    done = run_with_base_install_only("""
         import revshare.verify
         import revshare.cli.verify
         from typer.testing import CliRunner
@@ -31,7 +17,6 @@ def test_verify_imports_without_the_server_dependencies() -> None:
         assert not loaded, loaded
         print("isolated ok")
     """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "isolated ok" in done.stdout
 
