@@ -176,7 +176,7 @@ def measure(option: str, url: str, out: str) -> dict[str, Any]:
     catalog = parse_catalog(catalog_raw(), source="bench")
     window = window_for(catalog.contracts, Period(2026, 1))
     if option == "daily":
-        from revshare.ledger.settle_run import read_aggregates
+        from revshare.monthend.settle_run import read_aggregates
         from revshare.ledger.store import Ledger
 
         aggregates = read_aggregates(Ledger(url), window)

@@ -182,7 +182,7 @@ def usage_record(seq: int) -> Any:
     from datetime import UTC, datetime, timedelta
     from decimal import Decimal
 
-    from revshare.metering.record import Outcome, UsageRecord
+    from revshare.records.record import Outcome, UsageRecord
 
     t = datetime(2025, 1, 1, tzinfo=UTC) + timedelta(microseconds=seq * 1234)
     return UsageRecord(
@@ -201,11 +201,11 @@ def bench_sql(n: int, proofs: int, mem_integrated: float, mem_append: float, mem
     import tempfile
 
     from revshare.config import parse_catalog
-    from revshare.ledger.integrator import integrate
-    from revshare.ledger.log_identity import load_identity
+    from revshare.logstore.integrator import integrate
+    from revshare.logstore.identity import load_identity
     from revshare.ledger.store import Ledger
-    from revshare.ledger.tlog_schema import tlog_logs
-    from revshare.ledger.tlog_store import LogReader, SqlTreeStore
+    from revshare.logstore.schema import tlog_logs
+    from revshare.logstore.tree_store import LogReader, SqlTreeStore
 
     tmp = tempfile.mkdtemp(prefix="revshare-bench-")
     ledger = Ledger(f"sqlite:///{tmp}/ledger.db")

@@ -9,7 +9,8 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from tests.conftest import Running, catalog_dict, free_port, running_gateway
+from tests.support.catalogs import catalog_dict
+from tests.support.servers import Running, free_port, running_gateway
 
 from revshare.config import parse_catalog
 

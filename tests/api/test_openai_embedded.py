@@ -12,7 +12,7 @@ import httpx
 import openai
 import pytest
 
-from revshare.metering.record import Outcome
+from revshare.records.record import Outcome
 
 pytestmark = pytest.mark.engine
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from settlement_helpers import M, catalog, record
+from tests.support.settlement_builders import M, catalog, record
 
-from revshare.metering.record import Outcome
+from revshare.records.record import Outcome
 from revshare.settlement import (
     Credit,
     Period,

@@ -9,10 +9,10 @@ from typing import Any
 
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from settlement_helpers import catalog, record
+from tests.support.settlement_builders import catalog, record
 
 from revshare.config import Catalog, ConfigError
-from revshare.metering.record import Outcome, UsageRecord
+from revshare.records.record import Outcome, UsageRecord
 from revshare.settlement import (
     Credit,
     Period,

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import rfc8785
-from settlement_helpers import M, catalog, record
+from tests.support.settlement_builders import M, catalog, record
 
 import revshare.settlement as settlement
 from revshare.settlement import (

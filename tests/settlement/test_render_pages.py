@@ -18,7 +18,7 @@ from decimal import Decimal
 from html.parser import HTMLParser
 
 import pytest
-from settlement_helpers import M, catalog, record
+from tests.support.settlement_builders import M, catalog, record
 
 from revshare.money import MoneyError
 from revshare.settlement import Credit, Period, SettlementState, aggregate, settle, window_for

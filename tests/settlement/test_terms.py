@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from settlement_helpers import catalog
+from tests.support.settlement_builders import catalog
 
 from revshare.config import ConfigError
 

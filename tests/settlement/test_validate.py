@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 
-from settlement_helpers import M, catalog, record
+from tests.support.settlement_builders import M, catalog, record
 
 from revshare.settlement import Period, aggregate, settle, validate_invoice, validate_statement, window_for
 

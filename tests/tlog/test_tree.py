@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tlog_reference import mth, path, proof
+from tests.support.tlog_reference import mth, path, proof
 
 from revshare.tlog import (
     EMPTY_ROOT,

@@ -13,8 +13,8 @@ from revshare import __version__
 from revshare.api import admin, log_routes, openai_routes
 from revshare.api.errors import error_responses, install_error_handlers
 from revshare.api.limits import BodySizeLimit
-from revshare.api.log_service import LogService
-from revshare.api.state import Gateway, KeyCache
+from revshare.logstore.service import LogService
+from revshare.serving.gateway import Gateway, KeyCache
 from revshare.config import Catalog
 from revshare.engines.base import Engine
 from revshare.engines.registry import build_engines

@@ -8,7 +8,7 @@ from fastapi import Request
 from sqlalchemy.exc import SQLAlchemyError
 
 from revshare.api.errors import ApiError
-from revshare.api.state import Gateway
+from revshare.serving.gateway import Gateway
 from revshare.ledger.store import ApiKey
 
 __all__ = ["bearer", "gateway_of", "require_admin", "require_customer"]

@@ -25,11 +25,11 @@ from starlette.concurrency import run_in_threadpool
 
 from revshare.api.auth import bearer, gateway_of
 from revshare.api.errors import ApiError
-from revshare.api.log_service import LogService
-from revshare.ledger.integrator import IntegrationError
-from revshare.ledger.licensor_tokens import find_token
-from revshare.ledger.tlog_store import LogReadError, NotYetIntegratedError, UnknownLogError
-from revshare.metering.record import UsageRecord
+from revshare.logstore.service import LogService
+from revshare.logstore.integrator import IntegrationError
+from revshare.logstore.licensor_tokens import find_token
+from revshare.logstore.tree_store import LogReadError, NotYetIntegratedError, UnknownLogError
+from revshare.records.record import UsageRecord
 
 __all__ = ["router"]
 

@@ -9,11 +9,11 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from revshare.api import serving
+from revshare.serving import run as serving
 from revshare.api.auth import gateway_of, require_customer
 from revshare.api.errors import ApiError, error_responses
 from revshare.api.protocol import ChatCompletionRequest, CompletionRequest
-from revshare.api.state import Gateway
+from revshare.serving.gateway import Gateway
 from revshare.engines.base import Endpoint
 from revshare.ledger.idempotency import IdemState, lookup
 from revshare.ledger.store import ApiKey

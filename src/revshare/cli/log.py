@@ -1,6 +1,6 @@
 """`revshare log` and `revshare licensor`: the verifiable log, operated from the host.
 
-Each command is thin: load the catalog and the ledger, call `revshare.ledger.integrator`,
+Each command is thin: load the catalog and the ledger, call `revshare.logstore.integrator`,
 `log_audit` or `tlog_store`, and turn their errors into a message and a non-zero exit.
 """
 
@@ -28,7 +28,7 @@ def log_key(config: ConfigOption = DEFAULT_CONFIG) -> None:
 
     Example: revshare log key > host.vkey
     """
-    from revshare.ledger.log_identity import load_identity
+    from revshare.logstore.identity import load_identity
 
     try:
         identity = load_identity(catalog_or_exit(config))
@@ -45,7 +45,7 @@ def log_integrate(config: ConfigOption = DEFAULT_CONFIG) -> None:
     Exits 1, signing nothing new, if a checkpoint would not extend the last one signed.
     Example: revshare log integrate
     """
-    from revshare.ledger.integrator import IntegrationError, integrate
+    from revshare.logstore.integrator import IntegrationError, integrate
 
     catalog = catalog_or_exit(config)
     ledger = ledger_or_exit(catalog)
@@ -67,7 +67,7 @@ def log_checkpoint(
 
     Example: revshare log checkpoint google > google.checkpoint
     """
-    from revshare.ledger.tlog_store import LogReader, LogReadError
+    from revshare.logstore.tree_store import LogReader, LogReadError
 
     ledger = ledger_or_exit(catalog_or_exit(config))
     try:
@@ -86,8 +86,8 @@ def log_receipt(
 
     Example: revshare log receipt rec_0193... > receipt.json
     """
-    from revshare.ledger.log_identity import log_ids_for
-    from revshare.ledger.tlog_store import LogReader, LogReadError
+    from revshare.logstore.identity import log_ids_for
+    from revshare.logstore.tree_store import LogReader, LogReadError
 
     ledger = ledger_or_exit(catalog_or_exit(config))
     rows = ledger.records(record_id=record_id)
@@ -109,7 +109,7 @@ def log_audit(config: ConfigOption = DEFAULT_CONFIG) -> None:
     signed checkpoint. Exits 1 naming each record edited, deleted, inserted or reordered.
     Example: revshare log audit
     """
-    from revshare.ledger.log_audit import audit
+    from revshare.logstore.audit import audit
 
     catalog = catalog_or_exit(config)
     ledger = ledger_or_exit(catalog)
@@ -134,8 +134,8 @@ def licensor_token_create(
 
     Example: revshare licensor token create --licensor google
     """
-    from revshare.ledger.licensor_tokens import create_token
-    from revshare.ledger.log_identity import catalog_log_ids
+    from revshare.logstore.licensor_tokens import create_token
+    from revshare.logstore.identity import catalog_log_ids
 
     catalog = catalog_or_exit(config)
     if licensor not in catalog_log_ids(catalog) or licensor.startswith("_"):

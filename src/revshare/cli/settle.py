@@ -1,7 +1,7 @@
 """`revshare period close|list`, `revshare credit`, `revshare settle`, `revshare export statement-bundle`.
 
-The month-end workflow: thin commands over `revshare.ledger.periods`, `.credits`, `.settle_run` and
-`revshare.ledger.statement_bundle`; docs/SETTLEMENT.md and docs/VERIFY.md walk through them.
+The month-end workflow: thin commands over `revshare.monthend.periods`, `.credits`, `.settle_run` and
+`revshare.monthend.statement_bundle`; docs/SETTLEMENT.md and docs/VERIFY.md walk through them.
 """
 
 from __future__ import annotations
@@ -68,8 +68,8 @@ def period_close(
 
     Example: revshare period close 2026-01
     """
-    from revshare.ledger.integrator import IntegrationError, checkpoints_at_seq, integrate
-    from revshare.ledger.periods import SettlementLedgerError, close_period
+    from revshare.logstore.integrator import IntegrationError, checkpoints_at_seq, integrate
+    from revshare.monthend.periods import SettlementLedgerError, close_period
 
     p = _period(period)
     catalog = catalog_or_exit(config)
@@ -99,7 +99,7 @@ def period_list(config: ConfigOption = DEFAULT_CONFIG) -> None:
 
     Example: revshare period list
     """
-    from revshare.ledger.periods import closed_periods, next_open_period
+    from revshare.monthend.periods import closed_periods, next_open_period
 
     ledger = ledger_or_exit(catalog_or_exit(config))
     rows = closed_periods(ledger)
@@ -128,8 +128,8 @@ def credit(
 
     Example: revshare credit --customer acme --amount 12.50 --reason "outage 2026-01-14" --kind refund
     """
-    from revshare.ledger.credits import grant_credit
-    from revshare.ledger.periods import SettlementLedgerError, next_open_period
+    from revshare.monthend.credits import grant_credit
+    from revshare.monthend.periods import SettlementLedgerError, next_open_period
 
     catalog = catalog_or_exit(config)
     ledger = ledger_or_exit(catalog)
@@ -161,11 +161,11 @@ def settle_command(
 
     Example: revshare settle --period 2026-01 --out statements/
     """
-    from revshare.ledger.integrator import IntegrationError
-    from revshare.ledger.log_identity import load_identity
-    from revshare.ledger.periods import SettlementLedgerError, closed_period
-    from revshare.ledger.settle_run import settle_period
-    from revshare.ledger.statement_bundle import statement_logs
+    from revshare.logstore.integrator import IntegrationError
+    from revshare.logstore.identity import load_identity
+    from revshare.monthend.periods import SettlementLedgerError, closed_period
+    from revshare.monthend.settle_run import settle_period
+    from revshare.monthend.statement_bundle import statement_logs
 
     p = _period(period)
     catalog = catalog_or_exit(config)
@@ -230,9 +230,9 @@ def export_statement_bundle(
 
     Example: revshare export statement-bundle --period 2026-01 --licensor google --out bundle/
     """
-    from revshare.ledger.integrator import IntegrationError
-    from revshare.ledger.periods import SettlementLedgerError
-    from revshare.ledger.statement_bundle import export_bundle
+    from revshare.logstore.integrator import IntegrationError
+    from revshare.monthend.periods import SettlementLedgerError
+    from revshare.monthend.statement_bundle import export_bundle
 
     p = _period(period)
     catalog = catalog_or_exit(config)

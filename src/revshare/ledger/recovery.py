@@ -31,7 +31,7 @@ from sqlalchemy.engine import make_url
 from revshare.ledger.admission_schema import reservations
 from revshare.ledger.reservations import Final, IdemDone, ReservationSql, parse_budgets
 from revshare.ledger.store import Ledger
-from revshare.metering.record import Outcome, UsageRecord
+from revshare.records.record import Outcome, UsageRecord
 
 __all__ = ["INTERRUPTED", "InstanceLease", "resolve_orphans"]
 

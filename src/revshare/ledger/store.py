@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from revshare.ledger.schema import api_keys, usage_records
-from revshare.metering.record import Outcome, UsageRecord
+from revshare.records.record import Outcome, UsageRecord
 from revshare.money import D
 
 __all__ = ["ApiKey", "Ledger", "LedgerError", "hash_secret"]

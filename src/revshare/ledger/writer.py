@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from revshare.ledger.reservations import Final, Intent, IntentResult, ReservationSql
 from revshare.ledger.store import Ledger, LedgerError
-from revshare.metering.record import UsageRecord
+from revshare.records.record import UsageRecord
 
 __all__ = ["GroupCommitWriter"]
 

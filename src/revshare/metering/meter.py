@@ -11,7 +11,7 @@ from decimal import Decimal
 from revshare.config import ModelConfig, Price
 from revshare.engines.base import Endpoint, UsageMeter
 from revshare.metering.rating import rate
-from revshare.metering.record import Outcome, UsageRecord
+from revshare.records.record import Outcome, UsageRecord
 
 __all__ = ["Admitted", "new_record_id"]
 

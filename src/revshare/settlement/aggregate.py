@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from revshare.metering.record import Outcome, UsageRecord
+from revshare.records.record import Outcome, UsageRecord
 from revshare.settlement.period import Window
 
 if TYPE_CHECKING:

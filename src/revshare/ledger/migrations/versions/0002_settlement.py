@@ -4,7 +4,7 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-29
 
-Tables as in `revshare.ledger.settlement_schema`.
+Tables as in `revshare.monthend.schema`.
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""The usage record and its log-leaf projection: the vocabulary every other room shares. Pure."""

@@ -1,0 +1,136 @@
+"""The upstream engine against real OpenAI-compatible servers on real sockets.
+
+llama-cpp-python's own server runs the same GGUF as a real upstream; the benchmark's stub
+upstream covers what that server lacks (stream usage via stream_options).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+from tests.support.catalogs import catalog_dict
+from tests.support.servers import Running, ServerThread, free_port, running_gateway, upstream_stub_app
+
+from revshare.config import parse_catalog
+from revshare.records.record import Outcome
+
+MODEL = "gemma-3-270m"
+MESSAGES = [{"role": "user", "content": "Name three colours."}]
+
+
+def _rid(response_id: str) -> str:
+    return response_id.split("-", 1)[1]
+
+
+@pytest.fixture(scope="module")
+def llama_server(model_path: str) -> Iterator[str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", model_path, "--host", "127.0.0.1",
+         "--port", str(port), "--chat_format", "gemma", "--n_ctx", "2048", "--model_alias", MODEL],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    base = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 120
+    try:
+        while True:
+            try:
+                if httpx.get(base + "/models", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("llama_cpp.server did not start")
+            time.sleep(0.3)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+@pytest.fixture(scope="module")
+def upstream_gateway(llama_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    raw = catalog_dict(engines=[{"id": "llamacpp", "kind": "upstream", "base_url": llama_server}])
+    raw["models"][0]["tokenizer"] = "bundled"
+    url = f"sqlite:///{tmp_path_factory.mktemp('up') / 'ledger.db'}"
+    with running_gateway(parse_catalog(raw), url) as gw:
+        yield gw
+
+
+@pytest.mark.engine
+def test_upstream_non_streaming_uses_the_upstreams_usage(upstream_gateway: Running, llama_server: str) -> None:
+    gw = upstream_gateway
+    c = openai.OpenAI(base_url=gw.url + "/v1", api_key=gw.keys["demo"], max_retries=0)
+    r = c.chat.completions.create(model=MODEL, messages=MESSAGES, max_tokens=8, temperature=0)
+    direct = openai.OpenAI(base_url=llama_server, api_key="x", max_retries=0).chat.completions.create(
+        model=MODEL, messages=MESSAGES, max_tokens=8, temperature=0)
+    rec = gw.record(_rid(r.id))
+    assert not rec.estimated and rec.outcome is Outcome.OK
+    assert (rec.prompt_tokens, rec.completion_tokens) == (direct.usage.prompt_tokens, direct.usage.completion_tokens)
+
+
+@pytest.mark.engine
+def test_upstream_stream_without_usage_is_counted_with_the_tokenizer(upstream_gateway: Running) -> None:
+    gw = upstream_gateway
+    c = openai.OpenAI(base_url=gw.url + "/v1", api_key=gw.keys["demo"], max_retries=0)
+    chunks = list(c.chat.completions.create(model=MODEL, messages=MESSAGES, max_tokens=8, temperature=0,
+                                            stream=True, stream_options={"include_usage": True}))
+    text = "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
+    rec = gw.record(_rid(chunks[0].id))
+    # llama_cpp.server ignores stream_options, so revshare counted, and says so.
+    assert rec.estimated and rec.outcome is Outcome.OK
+    assert rec.completion_tokens > 0 and rec.prompt_tokens > 0
+    assert chunks[-1].usage.completion_tokens == rec.completion_tokens
+    from revshare.engines.tokenizers import _gguf_counter, _resolve
+
+    assert rec.completion_tokens >= _gguf_counter(_resolve("bundled"))(text) > 0
+
+
+@pytest.fixture(scope="module")
+def stub_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    with ServerThread(upstream_stub_app(tokens=7)) as upstream:
+        raw = catalog_dict(engines=[{"id": "stub", "kind": "upstream", "base_url": upstream.url + "/v1"}])
+        url = f"sqlite:///{tmp_path_factory.mktemp('stub') / 'ledger.db'}"
+        with running_gateway(parse_catalog(raw), url) as gw:
+            yield gw
+
+
+def test_stream_usage_is_taken_from_the_upstream_and_dropped_unless_asked(stub_gateway: Running) -> None:
+    gw = stub_gateway
+    c = openai.OpenAI(base_url=gw.url + "/v1", api_key=gw.keys["demo"], max_retries=0)
+    plain = list(c.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True))
+    assert all(ch.usage is None for ch in plain) and all(ch.choices for ch in plain)
+    rec = gw.record(_rid(plain[0].id))
+    assert (rec.prompt_tokens, rec.completion_tokens, rec.estimated) == (10, 7, False)
+    asked = list(c.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True,
+                                           stream_options={"include_usage": True}))
+    assert [ch.usage.completion_tokens for ch in asked if ch.usage] == [7]
+
+
+def test_stub_upstream_completions_and_non_streaming(stub_gateway: Running) -> None:
+    gw = stub_gateway
+    c = openai.OpenAI(base_url=gw.url + "/v1", api_key=gw.keys["demo"], max_retries=0)
+    r = c.completions.create(model=MODEL, prompt="x", max_tokens=7)
+    assert r.model == MODEL and r.usage.completion_tokens == 7
+    assert gw.record(_rid(r.id)).endpoint == "completions"
+
+
+def test_upstream_without_usage_is_estimated_never_zero(tmp_path: Path) -> None:
+    with ServerThread(upstream_stub_app(tokens=5, report_usage=False)) as upstream:
+        raw = catalog_dict(engines=[{"id": "stub", "kind": "upstream", "base_url": upstream.url + "/v1"}])
+        with running_gateway(parse_catalog(raw), f"sqlite:///{tmp_path / 'l.db'}") as gw:
+            c = openai.OpenAI(base_url=gw.url + "/v1", api_key=gw.keys["demo"], max_retries=0)
+            r = c.chat.completions.create(model=MODEL, messages=MESSAGES)
+            rec = gw.record(_rid(r.id))
+            assert rec.estimated and rec.completion_tokens > 0 and rec.prompt_tokens > 0
+            chunks = list(c.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True))
+            rec = gw.record(_rid(chunks[0].id))
+            assert rec.estimated and rec.completion_tokens >= 5

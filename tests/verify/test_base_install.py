@@ -1,0 +1,34 @@
+"""`revshare verify` runs with the base install only: no web server, database driver or engine."""
+
+from __future__ import annotations
+
+from tests.support.base_install import run_with_base_install_only
+
+
+def test_verify_imports_without_the_server_dependencies() -> None:
+    done = run_with_base_install_only("""
+        import revshare.verify
+        import revshare.cli.verify
+        from typer.testing import CliRunner
+        from revshare.cli import app
+        result = CliRunner().invoke(app, ["verify", "receipt", "--help"])
+        assert result.exit_code == 0, result.output
+        loaded = sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED)
+        assert not loaded, loaded
+        print("isolated ok")
+    """)
+    assert done.returncode == 0, done.stderr
+    assert "isolated ok" in done.stdout
+
+
+def test_verify_package_imports_only_tlog_and_settlement() -> None:
+    import ast
+    from pathlib import Path
+
+    import revshare.verify
+
+    root = Path(revshare.verify.__file__).parent
+    for path in [*root.glob("*.py"), root.parent / "cli" / "verify.py"]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("revshare."):
+                assert node.module.split(".")[1] in {"tlog", "settlement", "verify", "cli"}, (path, node.module)
