@@ -161,23 +161,15 @@ def measure(option: str, url: str, out: str) -> dict[str, Any]:
     what `revshare settle` runs: one GROUP BY per day, summed), or "duckdb".
     """
     from revshare.config import parse_catalog
-    from revshare.settlement import (
-        Period,
-        UsageAggregate,
-        settle,
-        sort_aggregates,
-        validate_settlement,
-        window_for,
-        write_files,
-    )
-    from revshare.settlement import aggregate_sql as agg_sql
+    from revshare.monthend.usage_sums import aggregate_sql, aggregates_from_rows
+    from revshare.settlement import Period, settle, validate_settlement, window_for, write_files
 
     t0 = time.perf_counter()
     catalog = parse_catalog(catalog_raw(), source="bench")
     window = window_for(catalog.contracts, Period(2026, 1))
     if option == "daily":
-        from revshare.monthend.settle_run import read_aggregates
         from revshare.ledger.store import Ledger
+        from revshare.monthend.usage_sums import read_aggregates
 
         aggregates = read_aggregates(Ledger(url), window)
     else:
@@ -185,7 +177,8 @@ def measure(option: str, url: str, out: str) -> dict[str, Any]:
             import duckdb
             from sqlalchemy.dialects import sqlite as sqlite_dialect
 
-            sql = str(agg_sql(window).compile(dialect=sqlite_dialect.dialect(), compile_kwargs={"literal_binds": True}))
+            sql = str(aggregate_sql(window).compile(dialect=sqlite_dialect.dialect(),
+                                                    compile_kwargs={"literal_binds": True}))
             duck = duckdb.connect(url, read_only=True)
             rows = duck.execute(sql).fetchall()
             duck.close()
@@ -194,10 +187,9 @@ def measure(option: str, url: str, out: str) -> dict[str, Any]:
 
             engine = create_engine(url)
             with engine.connect() as conn:
-                rows = [tuple(r) for r in conn.execute(agg_sql(window))]
+                rows = [tuple(r) for r in conn.execute(aggregate_sql(window))]
             engine.dispose()
-        aggregates = sort_aggregates(UsageAggregate(r[0], r[1], r[2], r[3], int(r[4]), bool(r[5]), int(r[6]),
-                                                    int(r[7]), int(r[8])) for r in rows)
+        aggregates = aggregates_from_rows(rows)
     t1 = time.perf_counter()
     result = settle(catalog, window, aggregates)
     problems = validate_settlement(result)

@@ -8,13 +8,16 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from tests.support.settlement_builders import catalog, record
 
 sqlalchemy = pytest.importorskip("sqlalchemy")
 
 from revshare.ledger.schema import metadata, usage_records  # noqa: E402
+from revshare.monthend import usage_sums  # noqa: E402
+from revshare.monthend.usage_sums import aggregate_sql, aggregates_from_rows  # noqa: E402
 from revshare.records.record import Outcome, UsageRecord  # noqa: E402
-from revshare.settlement import Period, UsageAggregate, aggregate, aggregate_sql, sort_aggregates, window_for  # noqa: E402
+from revshare.settlement import Period, UsageAggregate, aggregate, window_for  # noqa: E402
 
 CAT = catalog([
     {"id": "m", "licensor": "meta", "models": ["llama-3"], "share": "0.1", "effective_from": "2025-01-01",
@@ -38,8 +41,7 @@ def run_sql(records: list[UsageRecord], appended: dict[str, datetime], window: A
                 for i, r in enumerate(records)
             ])
         rows = conn.execute(aggregate_sql(window)).all()
-    return sort_aggregates(UsageAggregate(r[0], r[1], r[2], r[3], int(r[4]), bool(r[5]), int(r[6]), int(r[7]), int(r[8]))
-                           for r in rows)
+    return aggregates_from_rows(rows)
 
 
 instants = st.integers(min_value=-10 * 86400, max_value=45 * 86400).map(
@@ -79,3 +81,8 @@ def test_late_usage_is_segmented_by_append_time() -> None:
     (agg,) = aggregate([r], window, appended)
     assert (agg.late, agg.segment, agg.prompt_tokens) == (True, 1, 7)
     assert run_sql([r], appended, window) == (agg,)
+
+
+def test_the_sql_side_is_public_in_the_month_end_room() -> None:
+    assert sorted(usage_sums.__all__) == usage_sums.__all__
+    assert {"aggregate_sql", "aggregates_from_rows", "read_aggregates"} <= set(usage_sums.__all__)

@@ -14,16 +14,17 @@ import pytest
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import inspect, select
-from tests.support.paths import REPO
 
 from revshare.config import Catalog, load_catalog
+from revshare.ledger.schema import usage_records
+from revshare.ledger.store import Ledger
 from revshare.monthend.credits import credits_for, grant_credit
 from revshare.monthend.periods import SettlementLedgerError, close_period, closed_period
-from revshare.ledger.schema import usage_records
-from revshare.monthend.settle_run import issued_documents, read_aggregates, settle_period
-from revshare.ledger.store import Ledger
+from revshare.monthend.settle_run import issued_documents, settle_period
+from revshare.monthend.usage_sums import aggregate_sql, read_aggregates
 from revshare.records.record import Outcome, UsageRecord
-from revshare.settlement import LogRef, Period, UsageAggregate, aggregate, aggregate_sql, sort_aggregates, window_for
+from revshare.settlement import LogRef, Period, UsageAggregate, aggregate, sort_aggregates, window_for
+from tests.support.paths import REPO
 
 PRICE = "gemma-3-270m@2026-01-01T00:00:00Z"
 _n = iter(range(1, 10**7))

@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from tests.support.settlement_builders import M, catalog, record
-
 from revshare.records.record import Outcome
 from revshare.settlement import (
     Credit,
@@ -17,6 +15,7 @@ from revshare.settlement import (
     validate_settlement,
     window_for,
 )
+from tests.support.settlement_builders import M, catalog, record
 
 
 def D(text: str) -> Decimal:

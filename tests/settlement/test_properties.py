@@ -9,7 +9,6 @@ from typing import Any
 
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from tests.support.settlement_builders import catalog, record
 
 from revshare.config import Catalog, ConfigError
 from revshare.records.record import Outcome, UsageRecord
@@ -28,6 +27,7 @@ from revshare.settlement import (
     validate_settlement,
     window_for,
 )
+from tests.support.settlement_builders import catalog, record
 
 SHARES = ["0", "0.05", "0.1", "0.125", "0.2", "0.333"]
 

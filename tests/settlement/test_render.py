@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import rfc8785
-from tests.support.settlement_builders import M, catalog, record
 
 import revshare.settlement as settlement
 from revshare.settlement import (
@@ -21,6 +20,7 @@ from revshare.settlement import (
     window_for,
     write_files,
 )
+from tests.support.settlement_builders import M, catalog, record
 
 CAT = catalog([{"id": "meta", "licensor": "meta", "lineage": "llama-3", "share": "0.15",
                 "effective_from": "2025-01-01", "exempt_keys": ["<script>alert(1)</script>"]}],
@@ -73,8 +73,10 @@ def test_state_round_trips_and_chains() -> None:
 
 def test_public_api_is_pinned() -> None:
     assert sorted(settlement.__all__) == settlement.__all__
-    assert {"settle", "aggregate", "aggregate_sql", "window_for", "statement_hash", "write_files",
+    assert {"settle", "aggregate", "merge_aggregates", "window_for", "statement_hash", "write_files",
             "validate_settlement", "SettlementState", "UsageAggregate", "Credit"} <= set(settlement.__all__)
+    # The SQL form of `aggregate` is the month-end room's (revshare.monthend.usage_sums): settlement is pure.
+    assert "aggregate_sql" not in settlement.__all__
 
 
 def test_settlement_imports_nothing_server_side() -> None:

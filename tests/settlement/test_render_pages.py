@@ -18,14 +18,14 @@ from decimal import Decimal
 from html.parser import HTMLParser
 
 import pytest
-from tests.support.settlement_builders import M, catalog, record
 
 from revshare.money import MoneyError
 from revshare.settlement import Credit, Period, SettlementState, aggregate, settle, window_for
-from revshare.settlement.html import count_text, money_text, percent_text
 from revshare.settlement.invoice import Invoice
+from revshare.settlement.pages import count_text, money_text, percent_text
 from revshare.settlement.render import invoice_csv, invoice_html, statement_csv, statement_html
 from revshare.settlement.statement import LeafSet, LogRef, Statement
+from tests.support.settlement_builders import M, catalog, record
 
 TIERS = [{"up_to": "1000", "share": "0.10"}, {"up_to": "10000", "share": "0.08"}, {"share": "0.05"}]
 CAT = catalog([

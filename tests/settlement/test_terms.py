@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tests.support.settlement_builders import catalog
 
 from revshare.config import ConfigError
+from tests.support.settlement_builders import catalog
 
 BASE: dict[str, Any] = {"id": "meta-2026", "licensor": "meta", "lineage": "llama-3", "share": "0.15",
                         "effective_from": "2026-01-01"}

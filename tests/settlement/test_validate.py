@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 
-from tests.support.settlement_builders import M, catalog, record
-
 from revshare.settlement import Period, aggregate, settle, validate_invoice, validate_statement, window_for
+from tests.support.settlement_builders import M, catalog, record
 
 CAT = catalog([{"id": "meta", "licensor": "meta", "lineage": "llama-3", "share": "0.15", "effective_from": "2025-01-01",
                 "minimum_guarantee": "1.00"}])

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -23,23 +21,23 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from revshare.instants import utc_now
+from revshare.monthend.credits import credits_for
+from revshare.monthend.periods import SettlementLedgerError, closed_period
 from revshare.monthend.schema import (
     settlement_documents,
     settlement_states,
 )
+from revshare.monthend.usage_sums import Progress, read_aggregates
 from revshare.settlement import (
     LogRef,
     Period,
     SettlementError,
     SettlementResult,
     SettlementState,
-    UsageAggregate,
-    Window,
-    aggregate_sql,
     invoice_json,
     invoice_stem,
     settle,
-    sort_aggregates,
     statement_hash,
     statement_json,
     statement_stem,
@@ -53,13 +51,8 @@ if TYPE_CHECKING:
     from revshare.config import Catalog
     from revshare.ledger.store import Ledger
     from revshare.tlog import HostKey
-from revshare.monthend.credits import credits_for
-from revshare.monthend.periods import SettlementLedgerError, _now, closed_period
 
-__all__ = ["IssuedDocument", "SettleRun", "issued_documents", "read_aggregates", "settle_period", "signature_doc"]
-
-
-Progress = Callable[[int, int], None]
+__all__ = ["IssuedDocument", "SettleRun", "issued_documents", "settle_period", "signature_doc"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,57 +84,6 @@ class SettleRun:
     warnings: tuple[SettlementError, ...]
     aggregates: int
     requests: int
-
-
-
-# aggregates ------------------------------------------------------------------------------
-
-
-def read_aggregates(
-    ledger: Ledger,
-    window: Window,
-    *,
-    late_after_seq: int | None = None,
-    progress: Progress | None = None,
-    workers: int = 2,
-) -> tuple[UsageAggregate, ...]:
-    """`aggregate_sql(window)` on the ledger, read one day of the period at a time.
-
-    Each day's GROUP BY is small enough to sort in memory (SQLite has no hash aggregate, and
-    one GROUP BY over a month of records spills its sort to disk); `workers` connections run
-    days side by side (the drivers release the GIL while the database works); the pieces drive
-    the progress bar. Late usage is one more piece, found by seq above `late_after_seq` (the
-    last seq at the previous close) rather than by scanning every older record. The window
-    only takes records appended before a past cut-off, which never change, so the pieces agree
-    whatever snapshot each connection reads. `progress(done, total)` is called after each piece.
-    """
-    start, end = window.period.start, window.period.end
-    parts: list[dict[str, Any]] = []
-    day = start
-    while day < end:
-        parts.append({"started_from": day, "started_before": min(day + timedelta(days=1), end)})
-        day += timedelta(days=1)
-    if window.late_after is not None:
-        parts.append({"started_before": start, "after_seq": late_after_seq})
-
-    def run(part: dict[str, Any]) -> list[Any]:
-        with ledger.engine.connect() as conn:
-            return list(conn.execute(aggregate_sql(window, **part)))
-
-    sums: dict[tuple[str, str, str, str, int, bool], list[int]] = {}
-    try:
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            for done, rows in enumerate(pool.map(run, parts), 1):
-                for r in rows:
-                    acc = sums.setdefault((r[0], r[1], r[2], r[3], int(r[4]), bool(r[5])), [0, 0, 0])
-                    acc[0] += int(r[6])
-                    acc[1] += int(r[7])
-                    acc[2] += int(r[8])
-                if progress is not None:
-                    progress(done, len(parts))
-    except SQLAlchemyError as exc:
-        raise SettlementLedgerError(f"cannot read usage from the ledger at {ledger.safe_url}: {exc}") from exc
-    return sort_aggregates(UsageAggregate(*k, *v) for k, v in sums.items())
 
 
 # settle ----------------------------------------------------------------------------------
@@ -286,7 +228,7 @@ def _store(ledger: Ledger, period: Period, result: SettlementResult, docs: list[
             with ledger.engine.begin() as conn:
                 conn.execute(settlement_states.insert().values(
                     period=period.label, state=rfc8785.dumps(result.state.to_json()).decode("utf-8"),
-                    settled_at=_now(), settled_by=by))
+                    settled_at=utc_now(), settled_by=by))
                 conn.execute(settlement_documents.insert(), [
                     {"period": period.label, "kind": d.kind, "name": d.name, "number": d.number,
                      "sha256": d.sha256, "body": d.body, "position": i} for i, d in enumerate(docs)])

@@ -1,23 +1,23 @@
 """Settlement: licensor statements and customer invoices, as pure functions over frozen records.
 
-Typical close (the ledger produces the aggregates with `aggregate_sql`)::
+Typical close (the month-end room sums the ledger's usage: `revshare.monthend.usage_sums`)::
 
     window = window_for(catalog.contracts, Period.parse("2026-01"),
                         closed_at=now, late_after=previous_close)
-    rows = [UsageAggregate(*r) for r in conn.execute(aggregate_sql(window))]
+    rows = read_aggregates(ledger, window)  # or aggregate(records, window, appended_at)
     result = settle(catalog, window, rows, prior=SettlementState.from_json(saved), credits=credits)
     assert not validate_settlement(result)
     write_files(out_dir, result.statements, result.invoices)
     save(result.state.to_json())
 
 This package imports no web framework, database driver or engine: a licensor's verifier uses it
-with only the base dependencies. (`aggregate_sql` imports SQLAlchemy when called.)
+with only the base dependencies. Of revshare it imports only `money`, `instants` and `records`.
 """
 
 from __future__ import annotations
 
 from revshare.settlement.adjustments import Credit
-from revshare.settlement.aggregate import UsageAggregate, aggregate, aggregate_sql, sort_aggregates
+from revshare.settlement.aggregate import UsageAggregate, aggregate, merge_aggregates, sort_aggregates
 from revshare.settlement.errors import SettlementError
 from revshare.settlement.invoice import Invoice, InvoiceCredit, InvoiceLine
 from revshare.settlement.period import Period, Window, window_for
@@ -80,11 +80,11 @@ __all__ = [
     "UsageAggregate",
     "Window",
     "aggregate",
-    "aggregate_sql",
     "invoice_csv",
     "invoice_html",
     "invoice_json",
     "invoice_stem",
+    "merge_aggregates",
     "next_state",
     "settle",
     "sort_aggregates",

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
+from revshare.instants import format_instant, parse_instant
 from revshare.money import D, money_str
 from revshare.settlement.adjustments import Credit, CreditPiece
 from revshare.settlement.terms import ContractConfig, LicensorConfig
@@ -32,14 +32,6 @@ from revshare.settlement.terms import ContractConfig, LicensorConfig
 __all__ = ["HostTerms", "ModelTerms", "PriceTerms", "StatementTerms"]
 
 TERMS_TYPE = "revshare.statement-terms/v1"
-
-
-def _t(when: datetime) -> str:
-    return when.isoformat().replace("+00:00", "Z")
-
-
-def _when(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +104,7 @@ class StatementTerms:
                         "output_per_million": money_str(p.output_per_million)} for p in self.prices],
             "pseudonyms": {"customers": dict(sorted(self.customers.items())), "keys": dict(sorted(self.keys.items()))},
             "credits": [{"id": c.id, "customer": c.customer, "amount": money_str(c.amount), "currency": c.currency,
-                         "date": _t(c.date), "reason": c.reason, "kind": c.kind, "model": c.model,
+                         "date": format_instant(c.date), "reason": c.reason, "kind": c.kind, "model": c.model,
                          "refers_to": c.refers_to} for c in self.credits],
             "credit_pieces": [{"credit_id": p.credit_id, "model": p.model, "key_id": p.key_id, "segment": p.segment,
                                "amount": money_str(p.amount)} for p in self.credit_pieces],
@@ -132,8 +124,9 @@ class StatementTerms:
             tuple(PriceTerms(str(p["model"]), str(p["version"]), str(p["currency"]), D(p["input_per_million"]),
                              D(p["output_per_million"])) for p in data["prices"]),
             dict(pseudo.get("customers", {})), dict(pseudo.get("keys", {})),
-            tuple(Credit(str(c["id"]), str(c["customer"]), D(c["amount"]), str(c["currency"]), _when(c["date"]),
-                         str(c["reason"]), cast(Any, c["kind"]), c.get("model"), c.get("refers_to"))
+            tuple(Credit(str(c["id"]), str(c["customer"]), D(c["amount"]), str(c["currency"]),
+                         parse_instant(c["date"]), str(c["reason"]), cast(Any, c["kind"]), c.get("model"),
+                         c.get("refers_to"))
                   for c in data.get("credits", ())),
             tuple(CreditPiece(str(p["credit_id"]), p.get("model"), str(p["key_id"]), int(p["segment"]),
                               D(p["amount"])) for p in data.get("credit_pieces", ())),

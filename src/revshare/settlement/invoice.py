@@ -13,6 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from revshare.instants import format_instant
 from revshare.money import money_str
 from revshare.settlement.adjustments import Credit
 from revshare.settlement.rating import Cell
@@ -79,8 +80,8 @@ class Invoice:
     def to_json(self) -> dict[str, Any]:
         return {
             "type": "revshare.invoice/v1", "host": self.host, "customer": self.customer,
-            "period": self.period, "period_start": self.period_start.isoformat().replace("+00:00", "Z"),
-            "period_end": self.period_end.isoformat().replace("+00:00", "Z"),
+            "period": self.period, "period_start": format_instant(self.period_start),
+            "period_end": format_instant(self.period_end),
             "currency": self.currency, "number": self.number,
             "lines": [x.to_json() for x in self.lines], "credits": [c.to_json() for c in self.credits],
             "subtotal": money_str(self.subtotal), "credits_total": money_str(self.credits_total),
@@ -101,7 +102,7 @@ def build_invoices(
     applied: dict[tuple[str, str], list[InvoiceCredit]] = {}
     for cr in sorted(credits):
         applied.setdefault((cr.customer, cr.currency), []).append(
-            InvoiceCredit(cr.id, cr.kind, cr.date.isoformat().replace("+00:00", "Z"), cr.reason, cr.amount))
+            InvoiceCredit(cr.id, cr.kind, format_instant(cr.date), cr.reason, cr.amount))
     invoices = []
     for customer, currency in sorted(set(lines) | set(applied)):
         rows = tuple(InvoiceLine(m, d, v, late, a[0], a[1], a[2], a[3])

@@ -16,8 +16,8 @@ from typing import Any
 
 import rfc8785
 
-from revshare.settlement.html import invoice_page, money_text, statement_page
 from revshare.settlement.invoice import Invoice
+from revshare.settlement.pages import invoice_page, money_text, statement_page
 from revshare.settlement.statement import Statement
 
 __all__ = [
@@ -107,12 +107,12 @@ def invoice_csv(invoice: Invoice) -> bytes:
 
 
 def statement_html(statement: Statement) -> bytes:
-    """A readable, printable, self-contained page (`settlement.html`); a pure function of the JSON."""
+    """A readable, printable, self-contained page (`settlement.pages`); a pure function of the JSON."""
     return statement_page(statement.to_json())
 
 
 def invoice_html(invoice: Invoice) -> bytes:
-    """A readable, printable, self-contained page (`settlement.html`); a pure function of the JSON."""
+    """A readable, printable, self-contained page (`settlement.pages`); a pure function of the JSON."""
     return invoice_page(invoice.to_json())
 
 

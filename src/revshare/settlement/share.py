@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from fractions import Fraction
 
+from revshare.instants import format_instant
 from revshare.settlement.adjustments import Credit, CreditPiece
 from revshare.settlement.period import Window
 from revshare.settlement.rating import Cell
@@ -192,7 +193,7 @@ def _segment_entries(
     for (credit_id, model), (amount, excluded) in sorted(credit_acc.items()):
         credit = credits[credit_id]
         adjustments.append(
-            AdjustmentLine(segment, credit.kind, credit_id, credit.date.isoformat().replace("+00:00", "Z"),
+            AdjustmentLine(segment, credit.kind, credit_id, format_instant(credit.date),
                            credit.reason, model, "", 0, 0, amount, excluded, amount - excluded, ZERO)
         )
     return lines, adjustments

@@ -12,6 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from revshare.instants import format_instant
 from revshare.money import money_str
 
 __all__ = [
@@ -25,10 +26,6 @@ __all__ = [
     "StatementTotals",
     "TierLine",
 ]
-
-
-def _t(when: datetime) -> str:
-    return when.isoformat().replace("+00:00", "Z")
 
 
 def _m(amount: Decimal | None) -> str | None:
@@ -126,7 +123,8 @@ class SegmentTerms:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "index": self.index, "start": _t(self.start), "end": _t(self.end), "kind": self.kind,
+            "index": self.index, "start": format_instant(self.start), "end": format_instant(self.end),
+            "kind": self.kind,
             "scope": list(self.scope), "basis": self.basis, "share": _m(self.share),
             "tiers": [{"up_to": _m(u), "share": money_str(s)} for u, s in self.tiers],
             "royalty": [{"models": g, "direction": d, "per_million": money_str(a)} for g, d, a in self.royalty],
@@ -282,7 +280,7 @@ class Statement:
             "type": "revshare.statement/v1",
             "host": self.host, "licensor": self.licensor, "licensor_name": self.licensor_name,
             "contract": self.contract, "period": self.period,
-            "period_start": _t(self.period_start), "period_end": _t(self.period_end),
+            "period_start": format_instant(self.period_start), "period_end": format_instant(self.period_end),
             "currency": self.currency, "number": self.number, "previous_hash": self.previous_hash,
             "log": None if self.log is None else self.log.to_json(),
             "segments": [s.to_json() for s in self.segments],

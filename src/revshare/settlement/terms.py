@@ -15,12 +15,13 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from revshare.instants import coerce_instant
 from revshare.money import catalog_amount
 
 __all__ = [
@@ -51,20 +52,6 @@ def _fraction(value: Any) -> Decimal:
     if share > ONE:
         raise ValueError(f"a share is a fraction of revenue between 0 and 1, got {share}")
     return share
-
-
-def _utc(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=UTC)
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError(f"not an ISO 8601 date or datetime: {value!r}") from None
-        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    raise ValueError("must be a date or datetime")
 
 
 class LicensorConfig(_Strict):
@@ -119,8 +106,8 @@ class ContractConfig(_Strict):
 
     _share = field_validator("share", mode="before")(lambda v: None if v is None else _fraction(v))
     _mg = field_validator("minimum_guarantee", mode="before")(lambda v: _decimal(v))
-    _from = field_validator("effective_from", mode="before")(lambda v: _utc(v))
-    _to = field_validator("effective_to", mode="before")(lambda v: None if v is None else _utc(v))
+    _from = field_validator("effective_from", mode="before")(lambda v: coerce_instant(v))
+    _to = field_validator("effective_to", mode="before")(lambda v: None if v is None else coerce_instant(v))
 
     @model_validator(mode="after")
     def _one_kind(self) -> ContractConfig:

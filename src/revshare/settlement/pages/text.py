@@ -1,0 +1,111 @@
+"""The display text of a document's values: money, counts, rates, dates and periods. Pure text, no HTML.
+
+Money arrives as strings and is formatted with `Decimal` only: padded to the currency's minor
+unit (ISO 4217, `money.minor_unit`), never rounded (lines are already rounded once), grouped by
+thousands. The only arithmetic on a document's figures is exact: a negation, a check sum.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from revshare.instants import parse_instant
+from revshare.money import D, minor_unit
+
+__all__ = [
+    "KIND_WORDS",
+    "count_text",
+    "date_of",
+    "money_sum",
+    "money_text",
+    "negated",
+    "percent_text",
+    "period_text",
+    "span_text",
+]
+
+ZERO = Decimal(0)
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December")
+KIND_WORDS = {"late_usage": "Late usage", "credit": "Credit", "refund": "Refund", "discount": "Discount"}
+
+
+# -- numbers -------------------------------------------------------------------------------------
+
+def _fixed(amount: Decimal, places: int) -> Decimal:
+    """`amount` with at least `places` decimals: padding is exact; more decimals are kept as they are."""
+    if amount == 0:
+        amount = abs(amount)  # no "-0.00"
+    exponent = amount.as_tuple().exponent
+    if isinstance(exponent, int) and exponent > -places:
+        return amount.quantize(Decimal(1).scaleb(-places))
+    return amount
+
+
+def money_text(text: str, currency: str, *, group: bool = True) -> str:
+    """A money string of the document at the currency's minor unit: "0" -> "0.00", "1234.5" -> "1,234.50".
+
+    Never rounds: an amount with more decimals than the minor unit (a unit price) keeps them.
+    """
+    amount = _fixed(D(text), minor_unit(currency))
+    return format(amount, ",f" if group else "f")
+
+
+def count_text(n: int) -> str:
+    """An integer count with thousands separators."""
+    return f"{n:,}"
+
+
+def percent_text(text: str) -> str:
+    """A rate string as a percentage without trailing zeros: "0.10" -> "10%", "0.075" -> "7.5%"."""
+    value = format(D(text).scaleb(2), "f")
+    if "." in value:
+        value = value.rstrip("0").rstrip(".")
+    return f"{value}%"
+
+
+def negated(text: str) -> str:
+    """The negation of a money string, exactly."""
+    return format(-D(text), "f")
+
+
+def money_sum(values: Iterable[str]) -> str:
+    """Exact sum of money strings (a display check row), as a money string."""
+    return format(sum((D(v) for v in values), ZERO), "f")
+
+
+# -- dates and periods (UTC) ---------------------------------------------------------------------
+
+def _midnight(t: datetime) -> bool:
+    return (t.hour, t.minute, t.second, t.microsecond) == (0, 0, 0, 0)
+
+
+def _day(t: datetime) -> str:
+    return f"{t.day} {_MONTHS[t.month - 1][:3]} {t.year}"
+
+
+def span_text(start_text: str, end_text: str) -> str:
+    """[start, end) in words: inclusive dates when both are midnights, else times in UTC."""
+    start, end = parse_instant(start_text), parse_instant(end_text)
+    if _midnight(start) and _midnight(end):
+        last = end - timedelta(days=1)
+        return _day(start) if last == start else f"{_day(start)} – {_day(last)}"
+    return f"{_day(start)} {start:%H:%M} – {_day(end)} {end:%H:%M} UTC (end excluded)"
+
+
+def date_of(text: str) -> str | None:
+    """An ISO timestamp's UTC date, "2026-01-31"; None when the text is not an instant."""
+    try:
+        return parse_instant(text).strftime("%Y-%m-%d")
+    except ValueError:
+        return None
+
+
+def period_text(label: str) -> str:
+    """A period label in words: "2026-01" -> "January 2026"; anything else unchanged."""
+    year, _, month = label.partition("-")
+    if month.isdigit() and 1 <= int(month) <= 12:
+        return f"{_MONTHS[int(month) - 1]} {year}"
+    return label
