@@ -9,10 +9,10 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from tests.support.catalogs import catalog_dict
-from tests.support.servers import Running, free_port, running_gateway
 
 from revshare.config import parse_catalog
+from tests.support.catalogs import catalog_dict
+from tests.support.servers import Running, free_port, running_gateway
 
 MODEL = "gemma-3-270m"
 CHAT = "/v1/chat/completions"

@@ -6,6 +6,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
+
 from tests.support.servers import running_gateway
 from tests.support.stub_gateway import stub_catalog, stub_upstream
 

@@ -6,10 +6,10 @@ import logging
 
 import httpx
 import pytest
-from tests.support.servers import running_gateway
-from tests.support.stub_gateway import BODY, stub_catalog, stub_upstream
 
 from revshare.logstore.licensor_tokens import create_token
+from tests.support.servers import running_gateway
+from tests.support.stub_gateway import BODY, stub_catalog, stub_upstream
 
 
 def test_every_cross_tenant_read_is_refused_and_no_secret_is_logged(

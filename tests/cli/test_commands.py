@@ -13,12 +13,13 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.support.paths import REPO
-from tests.support.servers import free_port
 from typer.testing import CliRunner
 
 from revshare.cli import app
 from revshare.ledger.store import Ledger
+from tests.support.paths import REPO
+from tests.support.records import record
+from tests.support.servers import free_port
 
 runner = CliRunner()
 
@@ -55,8 +56,6 @@ def test_keys_create_for_an_unknown_customer_fails(env: dict[str, str]) -> None:
 
 
 def test_usage_json_lines(env: dict[str, str]) -> None:
-    from tests.ledger.test_ledger import record
-
     ledger = Ledger(env["url"])
     ledger.migrate()
     ledger.append_now([record(1, "acme"), record(2, "demo")])

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import tests.support.tlog_ledger as h
 from sqlalchemy import text
-from test_verify_docs import catalog_toml
 from typer.testing import CliRunner
 
+import tests.support.tlog_ledger as h
 from revshare.cli import app
-from revshare.logstore.licensor_tokens import find_token
 from revshare.ledger.store import Ledger
+from revshare.logstore.licensor_tokens import find_token
+from tests.support.catalogs import gateway_catalog_toml as catalog_toml
 
 runner = CliRunner()
 

@@ -18,14 +18,14 @@ from typing import Any
 import pytest
 import rfc8785
 from sqlalchemy import func, select
-from tests.support.paths import REPO
 from typer.testing import CliRunner
 
 from revshare.cli import app
-from revshare.monthend.schema import settlement_documents, settlement_states
 from revshare.ledger.store import Ledger
+from revshare.monthend.schema import settlement_documents, settlement_states
 from revshare.records.record import Outcome, UsageRecord
 from revshare.settlement import Period
+from tests.support.paths import REPO
 
 runner = CliRunner()
 PRICE = "gemma-3-270m@2026-01-01T00:00:00Z"

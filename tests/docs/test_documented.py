@@ -8,10 +8,10 @@ from typing import Any
 
 import typer.main
 from pydantic import BaseModel
-from tests.support.paths import REPO
 
 from revshare.cli import app
 from revshare.config import Customer, EngineConfig, ModelConfig, Price, ServerConfig
+from tests.support.paths import REPO
 
 
 def command_paths(command: Any, prefix: str = "revshare") -> list[str]:

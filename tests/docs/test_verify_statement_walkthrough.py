@@ -8,10 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from test_statement_bundle import at, catalog_toml, rec
-from tests.support.paths import REPO
-
 from revshare.ledger.store import Ledger
+from tests.support.paths import REPO
+from tests.support.statement_bundles import at, catalog_toml, rec
 
 DOC = REPO / "docs" / "VERIFY.md"
 

@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 import httpx
+
+from tests.support.catalogs import gateway_catalog_toml as catalog_toml
 from tests.support.paths import REPO
 
 DOC = REPO / "docs" / "VERIFY.md"
@@ -16,41 +18,6 @@ DOC = REPO / "docs" / "VERIFY.md"
 
 def shell_blocks(text: str) -> list[str]:
     return re.findall(r"^```sh\n(.*?)^```$", text, flags=re.M | re.S)
-
-
-def catalog_toml(ledger_url: str, data_dir: Path) -> str:
-    return f"""
-[server]
-host_name = "test-host"
-database_url = "{ledger_url}"
-data_dir = "{data_dir}"
-
-[[engines]]
-id = "local"
-kind = "embedded"
-
-[[models]]
-id = "gemma-3-270m"
-engine = "local"
-licensor = "google"
-
-[[prices]]
-model = "gemma-3-270m"
-input_per_million = "0.10"
-output_per_million = "0.40"
-effective_from = 2026-01-01T00:00:00Z
-
-[[customers]]
-name = "demo"
-
-[[customers]]
-name = "acme"
-models = ["gemma-*"]
-
-[[customers]]
-name = "locked"
-models = ["llama-*"]
-"""
 
 
 def test_the_documented_walk_through_runs(embedded_gateway, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

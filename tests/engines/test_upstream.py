@@ -16,11 +16,11 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from tests.support.catalogs import catalog_dict
-from tests.support.servers import Running, ServerThread, free_port, running_gateway, upstream_stub_app
 
 from revshare.config import parse_catalog
 from revshare.records.record import Outcome
+from tests.support.catalogs import catalog_dict
+from tests.support.servers import Running, ServerThread, free_port, running_gateway, upstream_stub_app
 
 MODEL = "gemma-3-270m"
 MESSAGES = [{"role": "user", "content": "Name three colours."}]

@@ -12,6 +12,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from revshare.ledger.recovery import INTERRUPTED
+from revshare.ledger.store import Ledger
+from revshare.metering.reservation import to_units
+from revshare.records.record import Outcome
 from tests.support.databases import postgres_database
 from tests.support.servers import free_port
 from tests.support.stub_gateway import (
@@ -23,11 +28,6 @@ from tests.support.stub_gateway import (
     stub_upstream,
     to_toml,
 )
-
-from revshare.ledger.recovery import INTERRUPTED
-from revshare.ledger.reservations import to_units
-from revshare.ledger.store import Ledger
-from revshare.records.record import Outcome
 
 STREAMS = 200
 

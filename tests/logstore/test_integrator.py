@@ -8,15 +8,15 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
-import tests.support.tlog_ledger as h
 from sqlalchemy import text
 
+import tests.support.tlog_ledger as h
 from revshare.config import Catalog
+from revshare.ledger.store import Ledger
 from revshare.logstore import integrator
-from revshare.logstore.integrator import ForeignCheckpointError, InconsistentLogError, LedgerGapError, integrate
 from revshare.logstore.audit import audit
 from revshare.logstore.identity import HOST_LOG, load_identity
-from revshare.ledger.store import Ledger
+from revshare.logstore.integrator import ForeignCheckpointError, InconsistentLogError, LedgerGapError, integrate
 from revshare.logstore.tree_store import LogReader
 from revshare.records.projection import PROJECTION_FIELDS, customer_pseudonym, project
 from revshare.tlog import (

@@ -10,6 +10,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from revshare.api.app import create_app
+from revshare.ledger.store import Ledger
+from revshare.metering.reservation import to_units
+from revshare.records.record import Outcome
 from tests.support.databases import postgres_database
 from tests.support.servers import ServerThread, free_port, running_gateway
 from tests.support.stub_gateway import (
@@ -22,11 +27,6 @@ from tests.support.stub_gateway import (
     stub_upstream,
     to_toml,
 )
-
-from revshare.api.app import create_app
-from revshare.ledger.reservations import to_units
-from revshare.ledger.store import Ledger
-from revshare.records.record import Outcome
 
 BUDGET = "0.0002"  # 200,000 units; each request reserves 5,400 (26 prompt + 7 completion) and costs 3,800
 REQUESTS = 300

@@ -7,13 +7,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import httpx
-from tests.support.servers import ServerThread
-from tests.support.stub_gateway import BODY, budget_row, stub_catalog_dict, stub_upstream
 
 from revshare.api.app import create_app
 from revshare.config import parse_catalog
-from revshare.ledger.reservations import to_units
 from revshare.ledger.store import Ledger
+from revshare.metering.reservation import to_units
+from tests.support.servers import ServerThread
+from tests.support.stub_gateway import BODY, budget_row, stub_catalog_dict, stub_upstream
 
 
 def _post(url: str, key: str) -> httpx.Response:

@@ -8,6 +8,7 @@ import time
 import httpx
 import pytest
 from sqlalchemy import create_engine, text
+
 from tests.support.databases import PG_ADMIN_URL, postgres_database
 from tests.support.servers import running_gateway
 from tests.support.stub_gateway import BODY, count_rows, stub_catalog, stub_upstream

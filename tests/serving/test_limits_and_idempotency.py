@@ -9,12 +9,12 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from tests.support.servers import Running, running_gateway
-from tests.support.stub_gateway import BODY, stub_catalog, stub_upstream
 
 from revshare.config import Customer
 from revshare.ledger.idempotency import lookup
 from revshare.metering.limits import LimitExceeded, RateLimiter
+from tests.support.servers import Running, running_gateway
+from tests.support.stub_gateway import BODY, stub_catalog, stub_upstream
 
 CHAT = "/v1/chat/completions"
 

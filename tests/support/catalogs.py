@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from revshare.config import Catalog, parse_catalog
@@ -30,3 +31,38 @@ def catalog_dict(*, engines: list[dict[str, Any]] | None = None, **server: Any) 
 
 def make_catalog(**kwargs: Any) -> Catalog:
     return parse_catalog(catalog_dict(**kwargs), source="test.toml")
+
+
+def gateway_catalog_toml(ledger_url: str, data_dir: Path) -> str:
+    return f"""
+[server]
+host_name = "test-host"
+database_url = "{ledger_url}"
+data_dir = "{data_dir}"
+
+[[engines]]
+id = "local"
+kind = "embedded"
+
+[[models]]
+id = "gemma-3-270m"
+engine = "local"
+licensor = "google"
+
+[[prices]]
+model = "gemma-3-270m"
+input_per_million = "0.10"
+output_per_million = "0.40"
+effective_from = 2026-01-01T00:00:00Z
+
+[[customers]]
+name = "demo"
+
+[[customers]]
+name = "acme"
+models = ["gemma-*"]
+
+[[customers]]
+name = "locked"
+models = ["llama-*"]
+"""

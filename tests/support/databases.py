@@ -26,7 +26,7 @@ def postgres_database() -> Iterator[str]:
     """A fresh PostgreSQL database for one test, dropped afterwards."""
     from sqlalchemy import create_engine, text
 
-    if not _pg_available():
+    if not pg_available():
         if os.environ.get("CI"):
             pytest.fail("PostgreSQL is not running on 127.0.0.1:5432; .ci/run must start it")
         pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")

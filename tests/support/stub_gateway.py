@@ -14,11 +14,11 @@ from typing import Any
 
 import httpx
 from sqlalchemy import create_engine, text
+
+from revshare.config import Catalog, parse_catalog
 from tests.support.catalogs import catalog_dict
 from tests.support.paths import REPO
 from tests.support.servers import ServerThread, upstream_stub_app
-
-from revshare.config import Catalog, parse_catalog
 
 MODEL = "gemma-3-270m"
 BODY = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 7}

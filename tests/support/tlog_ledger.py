@@ -6,11 +6,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from tests.support.catalogs import make_catalog
-
 from revshare.config import Catalog
 from revshare.ledger.store import Ledger
 from revshare.records.record import Outcome, UsageRecord
+from tests.support.catalogs import make_catalog
 
 
 def catalog(data_dir: Path) -> Catalog:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -13,19 +12,13 @@ from revshare import __version__
 from revshare.api import admin, log_routes, openai_routes
 from revshare.api.errors import error_responses, install_error_handlers
 from revshare.api.limits import BodySizeLimit
-from revshare.logstore.service import LogService
-from revshare.serving.gateway import Gateway, KeyCache
 from revshare.config import Catalog
 from revshare.engines.base import Engine
-from revshare.engines.registry import build_engines
-from revshare.ledger.recovery import InstanceLease, resolve_orphans
 from revshare.ledger.store import Ledger
-from revshare.ledger.writer import GroupCommitWriter
+from revshare.logstore.service import LogService
+from revshare.serving.gateway import Gateway, open_gateway
 
 __all__ = ["create_app"]
-
-log = logging.getLogger("revshare")
-
 
 def create_app(catalog: Catalog, *, admin_token: str, ledger: Ledger | None = None,
                engines: dict[str, Engine] | None = None) -> FastAPI:
@@ -34,33 +27,13 @@ def create_app(catalog: Catalog, *, admin_token: str, ledger: Ledger | None = No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        ledger.migrate()
-        lease = InstanceLease(ledger)
-        lease.hold()
-        resolve_orphans(ledger, lease)
-        if catalog.server.fail_open:
-            log.warning("ledger: fail-open (server.fail_open = true): requests are served while the ledger "
-                        "cannot be written; their records are kept in memory until it can")
-        else:
-            log.info("ledger: fail-closed: requests get 503 while the ledger cannot be written")
-        writer = GroupCommitWriter(ledger, batch_max=catalog.server.commit_batch_max,
-                                   wait_ms=catalog.server.commit_wait_ms)
-        writer.start()
-        running = engines if engines is not None else build_engines(catalog)
-        for engine in running.values():
-            await engine.start()
-        app.state.gateway = Gateway(catalog, ledger, writer, running, admin_token, KeyCache(ledger), lease)
-        log.info("ledger: %s", ledger.safe_url)
-        app.state.tlog = LogService.start(catalog, ledger)
-        try:
-            yield
-        finally:
-            await app.state.tlog.stop()
-            for engine in running.values():
-                await engine.close()
-            writer.close()
-            lease.release()
-            ledger.close()
+        async with open_gateway(catalog, ledger, engines, admin_token) as gateway:
+            app.state.gateway = gateway
+            app.state.tlog = LogService.start(catalog, ledger)
+            try:
+                yield
+            finally:
+                await app.state.tlog.stop()
 
     app = FastAPI(
         title="revshare gateway",

@@ -5,11 +5,10 @@ from __future__ import annotations
 import hmac
 
 from fastapi import Request
-from sqlalchemy.exc import SQLAlchemyError
 
 from revshare.api.errors import ApiError
-from revshare.serving.gateway import Gateway
 from revshare.ledger.store import ApiKey
+from revshare.serving.gateway import Gateway
 
 __all__ = ["bearer", "gateway_of", "require_admin", "require_customer"]
 
@@ -36,12 +35,8 @@ async def require_customer(request: Request) -> ApiKey:
     token = bearer(request)
     if token is None:
         raise ApiError(401, "missing API key: send 'Authorization: Bearer <key>'", code="missing_api_key")
-    try:
-        key = await gateway_of(request).keys.lookup(token)
-    except SQLAlchemyError:
-        # Never the secret in a log or a message: only that the ledger could not be read.
-        raise ApiError(503, "the ledger cannot be read to check the API key", code="ledger_unavailable",
-                       headers={"Retry-After": "1"}) from None
+    # A ledger that cannot be read is a 503 (api.errors maps SQLAlchemyError, never with the secret).
+    key = await gateway_of(request).keys.lookup(token)
     if key is None:
         raise ApiError(401, "incorrect API key provided", code="invalid_api_key")
     return key

@@ -1,19 +1,55 @@
 """OpenAI-shaped errors: `{"error": {"message", "type", "param", "code"}}` with the right status.
 
-Every failure a client can cause ends here as a 4xx with a clear message; nothing below the
-HTTP layer ever turns into a 500 with a traceback.
+The one place where statuses are chosen. Every failure a client can cause ends here as a 4xx
+with a clear message; nothing below the HTTP layer ever turns into a 500 with a traceback.
+
+    Refused (a domain refusal)   -> REFUSAL_STATUS[kind]           (metering.refusal)
+    EngineError and subclasses   -> ENGINE_ERROR_STATUS by class   (engines translate aiohttp, llama.cpp)
+    SQLAlchemyError (foreign)    -> 503 ledger_unavailable, Retry-After: 1
+    RequestValidationError       -> 400 naming the parameter
+    anything else                -> 500 internal_error, logged, never charged
 """
 
 from __future__ import annotations
 
+import json
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 
-__all__ = ["ApiError", "error_body", "error_responses", "install_error_handlers"]
+from revshare.engines.base import EngineError, EngineRejected, EngineUnavailable
+from revshare.metering.refusal import Refusal, RefusalKind, Refused
+
+__all__ = ["ENGINE_ERROR_STATUS", "REFUSAL_STATUS", "ApiError", "engine_error_body", "engine_error_status",
+           "error_body",
+           "error_responses", "install_error_handlers", "refusal_body", "refusal_response"]
+
+log = logging.getLogger("revshare.api")
+
+REFUSAL_STATUS: dict[RefusalKind, int] = {
+    RefusalKind.MODEL_NOT_FOUND: 404,
+    RefusalKind.MODEL_NOT_ALLOWED: 403,
+    RefusalKind.CONTEXT_LENGTH_EXCEEDED: 400,
+    RefusalKind.NO_PRICE: 503,
+    RefusalKind.ENGINE_UNAVAILABLE: 503,
+    RefusalKind.RATE_LIMITED: 429,
+    RefusalKind.BUDGET_EXCEEDED: 402,
+    RefusalKind.LEDGER_UNAVAILABLE: 503,
+    RefusalKind.IDEMPOTENCY_KEY_REUSED: 422,
+    RefusalKind.IDEMPOTENCY_KEY_IN_USE: 409,
+}
+
+# Most specific class first.
+ENGINE_ERROR_STATUS: tuple[tuple[type[EngineError], int], ...] = (
+    (EngineRejected, 400),
+    (EngineUnavailable, 503),
+    (EngineError, 502),
+)
 
 _TYPES = {
     400: "invalid_request_error",
@@ -102,6 +138,25 @@ def error_body(status: int, message: str, code: str | None = None, param: str | 
     }
 
 
+def refusal_body(refusal: Refusal) -> dict[str, Any]:
+    return error_body(REFUSAL_STATUS[refusal.kind], refusal.message, refusal.kind.value, refusal.param)
+
+
+def refusal_response(refusal: Refusal) -> JSONResponse:
+    headers = {"Retry-After": str(refusal.retry_after)} if refusal.retry_after is not None else None
+    return JSONResponse(refusal_body(refusal), status_code=REFUSAL_STATUS[refusal.kind], headers=headers)
+
+
+def engine_error_status(exc: EngineError) -> int:
+    return next(status for cls, status in ENGINE_ERROR_STATUS if isinstance(exc, cls))
+
+
+def engine_error_body(exc: EngineError) -> tuple[int, str]:
+    """The status and JSON text a client gets for an engine failure (also stored for replays)."""
+    status = engine_error_status(exc)
+    return status, json.dumps(error_body(status, exc.message, exc.code, exc.param))
+
+
 def error_response(
     status: int, message: str, code: str | None = None, param: str | None = None,
     headers: dict[str, str] | None = None,
@@ -149,10 +204,23 @@ def install_error_handlers(app: FastAPI) -> None:
             message = "the request body is not valid JSON (or not UTF-8, or nested too deeply)"
         return error_response(status, message, None, None, getattr(exc, "headers", None))
 
+    @app.exception_handler(Refused)
+    async def _refused(_: Request, exc: Refused) -> JSONResponse:
+        return refusal_response(exc.refusal)
+
+    @app.exception_handler(EngineError)
+    async def _engine(_: Request, exc: EngineError) -> JSONResponse:
+        return error_response(engine_error_status(exc), exc.message, exc.code, exc.param)
+
+    @app.exception_handler(SQLAlchemyError)
+    async def _ledger(_: Request, exc: SQLAlchemyError) -> JSONResponse:
+        # Never the statement or its parameters (a key hash, a secret) in a log or a message.
+        log.warning("ledger unavailable: %s", exc.__class__.__name__)
+        return error_response(503, "the usage ledger cannot be read; retry shortly", "ledger_unavailable",
+                              headers={"Retry-After": "1"})
+
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         # A bug of ours, never the client's fault: say so without leaking internals.
-        import logging
-
-        logging.getLogger("revshare.api").exception("unhandled error")
+        log.exception("unhandled error")
         return error_response(500, "internal error; the request was not charged", "internal_error")

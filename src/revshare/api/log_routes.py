@@ -25,9 +25,9 @@ from starlette.concurrency import run_in_threadpool
 
 from revshare.api.auth import bearer, gateway_of
 from revshare.api.errors import ApiError
-from revshare.logstore.service import LogService
 from revshare.logstore.integrator import IntegrationError
 from revshare.logstore.licensor_tokens import find_token
+from revshare.logstore.service import LogService
 from revshare.logstore.tree_store import LogReadError, NotYetIntegratedError, UnknownLogError
 from revshare.records.record import UsageRecord
 

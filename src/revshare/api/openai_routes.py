@@ -1,4 +1,4 @@
-"""OpenAI-compatible routes: thin maps from HTTP to `serving` and back."""
+"""OpenAI-compatible routes: thin maps from HTTP to the serving core and back."""
 
 from __future__ import annotations
 
@@ -7,16 +7,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from starlette.concurrency import run_in_threadpool
 
-from revshare.serving import run as serving
 from revshare.api.auth import gateway_of, require_customer
-from revshare.api.errors import ApiError, error_responses
+from revshare.api.errors import error_responses
 from revshare.api.protocol import ChatCompletionRequest, CompletionRequest
-from revshare.serving.gateway import Gateway
+from revshare.api.sse import OPENAI_WIRE, stream_trailer
 from revshare.engines.base import Endpoint
-from revshare.ledger.idempotency import IdemState, lookup
 from revshare.ledger.store import ApiKey
+from revshare.metering.admission import Ask
+from revshare.serving.lease import IdempotencyConflict, body_hash, lease_request
+from revshare.serving.replay import Replay, find_replay
+from revshare.serving.run import RESPONSE_ID_PREFIX, run_complete, run_stream
 
 __all__ = ["router"]
 
@@ -28,57 +29,46 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_lengt
 
 _COMPLETION_ERRORS = error_responses(400, 401, 402, 403, 404, 409, 413, 422, 429, 502, 503)
 
+Body = ChatCompletionRequest | CompletionRequest
 
-async def _serve(
-    request: Request, key: ApiKey, body: ChatCompletionRequest | CompletionRequest,
-    endpoint: Endpoint, idempotency_key: str | None,
-) -> Any:
+
+async def _serve(request: Request, key: ApiKey, body: Body, endpoint: Endpoint, idempotency_key: str | None) -> Any:
     gateway = gateway_of(request)
-    admitted = serving.admit(gateway, key, body, endpoint, idempotency_key)
-    digest = serving.body_hash(body, endpoint) if idempotency_key is not None else None
+    ask = Ask(key.customer, key.key_id, body.model, endpoint, body.stream, body.requested_max_tokens,
+              idempotency_key)
+    digest = None
+    if idempotency_key is not None:
+        digest = body_hash(endpoint, body.model_dump(mode="json", exclude_unset=True))
     try:
-        lease = await serving.open_lease(gateway, admitted, body, digest)
-    except serving.IdempotencyConflict:
+        lease = await lease_request(gateway, ask, body, digest)
+    except IdempotencyConflict:
         assert idempotency_key is not None and digest is not None
-        return await _replay(gateway, key, idempotency_key, digest, body)
-    headers = {RECORD_HEADER: admitted.record_id}
+        replay = await find_replay(gateway, key.customer, idempotency_key, digest)
+        return _replayed(replay, body)
+    headers = {RECORD_HEADER: lease.admitted.record_id}
     if body.stream:
-        events = await serving.run_stream(gateway, lease, body)
+        events = await run_stream(gateway, lease, body.engine_params(), OPENAI_WIRE, body.wants_usage_chunk)
         headers.update({"cache-control": "no-cache", "x-accel-buffering": "no"})
         return StreamingResponse(events, media_type="text/event-stream", headers=headers)
-    data = await serving.run_complete(gateway, lease, body)
+    data = await run_complete(gateway, lease, body.engine_params(), OPENAI_WIRE)
     return JSONResponse(data, headers=headers)
 
 
-async def _replay(gateway: Gateway, key: ApiKey, idempotency_key: str, digest: str,
-                  body: ChatCompletionRequest | CompletionRequest) -> Response:
-    """A retry of an Idempotency-Key: the first response, 409 while it runs, 422 for another body."""
-    try:
-        state: IdemState | None = await run_in_threadpool(lookup, gateway.ledger, key.customer, idempotency_key)
-    except Exception as exc:
-        raise ApiError(503, "the usage ledger cannot be read", code="ledger_unavailable") from exc
-    if state is not None and state.body_hash != digest:
-        raise ApiError(422, "this Idempotency-Key was used with a different request body",
-                       code="idempotency_key_reused", param="Idempotency-Key")
-    if state is None or state.status is None or state.response is None:
-        raise ApiError(409, "a request with this Idempotency-Key is still running; retry later",
-                       code="idempotency_key_in_use", param="Idempotency-Key", headers={"Retry-After": "1"})
-    headers = {RECORD_HEADER: state.record_id, REPLAY_HEADER: "true"}
-    if not body.stream or state.status != 200:
-        return Response(state.response, status_code=state.status, media_type="application/json", headers=headers)
-    records = await run_in_threadpool(lambda: gateway.ledger.records(record_id=state.record_id))
-    seq = records[0].seq if records else None
+def _replayed(replay: Replay, body: Body) -> Response:
+    """The first response again, byte for byte; a stream gets its trailer rebuilt from the record."""
+    headers = {RECORD_HEADER: replay.record_id, REPLAY_HEADER: "true"}
+    if not body.stream or replay.status != 200:
+        return Response(replay.response, status_code=replay.status, media_type="application/json", headers=headers)
+    record = replay.record
     usage = None
-    if body.wants_usage_chunk and records:
-        r = records[0]
-        usage = {"prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens,
-                 "total_tokens": r.total_tokens}
-    endpoint = records[0].endpoint if records else "chat.completions"
-    prefix = "chatcmpl-" if endpoint == "chat.completions" else "cmpl-"
-    trailer = serving.stream_trailer(endpoint, prefix + state.record_id, body.model, state.record_id, seq,
-                                     usage, int(time.time()))
+    if body.wants_usage_chunk and record is not None:
+        usage = {"prompt_tokens": record.prompt_tokens, "completion_tokens": record.completion_tokens,
+                 "total_tokens": record.total_tokens}
+    endpoint = record.endpoint if record is not None else "chat.completions"
+    trailer = stream_trailer(endpoint, RESPONSE_ID_PREFIX[endpoint] + replay.record_id, body.model, replay.record_id,
+                             record.seq if record is not None else None, usage, int(time.time()))
     headers["cache-control"] = "no-cache"
-    return Response(state.response.encode() + trailer, media_type="text/event-stream", headers=headers)
+    return Response(replay.response.encode() + trailer, media_type="text/event-stream", headers=headers)
 
 
 @router.post("/chat/completions", summary="Create a chat completion (OpenAI-compatible)",
@@ -114,4 +104,3 @@ async def list_models(request: Request, key: Annotated[ApiKey, Depends(require_c
             if customer is not None and customer.may_use(m.id)
         ],
     }
-

@@ -134,8 +134,8 @@ def licensor_token_create(
 
     Example: revshare licensor token create --licensor google
     """
-    from revshare.logstore.licensor_tokens import create_token
     from revshare.logstore.identity import catalog_log_ids
+    from revshare.logstore.licensor_tokens import create_token
 
     catalog = catalog_or_exit(config)
     if licensor not in catalog_log_ids(catalog) or licensor.startswith("_"):

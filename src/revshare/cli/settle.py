@@ -161,8 +161,8 @@ def settle_command(
 
     Example: revshare settle --period 2026-01 --out statements/
     """
-    from revshare.logstore.integrator import IntegrationError
     from revshare.logstore.identity import load_identity
+    from revshare.logstore.integrator import IntegrationError
     from revshare.monthend.periods import SettlementLedgerError, closed_period
     from revshare.monthend.settle_run import settle_period
     from revshare.monthend.statement_bundle import statement_logs

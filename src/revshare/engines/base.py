@@ -18,6 +18,7 @@ __all__ = [
     "Endpoint",
     "Engine",
     "EngineError",
+    "EngineRejected",
     "EngineUnavailable",
     "GenerationRequest",
     "TokenCounter",
@@ -29,23 +30,27 @@ TokenCounter = Callable[[str], int]
 
 
 class EngineError(Exception):
-    """The engine failed to answer. `status` is the HTTP status the client gets."""
+    """The engine failed to answer: an upstream failure (the API answers 502).
 
-    status = 502
+    Engines translate their own libraries' errors (aiohttp, llama.cpp) into this family, once,
+    where they call them; the API maps each class to a status in one table.
+    """
+
     code = "engine_error"
 
-    def __init__(self, message: str, *, status: int | None = None, param: str | None = None) -> None:
+    def __init__(self, message: str, *, param: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
-        if status is not None:
-            self.status = status
+
+
+class EngineRejected(EngineError):
+    """The engine refused the request as invalid: the client's mistake (400), recorded `rejected`."""
 
 
 class EngineUnavailable(EngineError):
-    """The engine cannot be reached or is not loaded: 503, try again later."""
+    """The engine cannot be reached or is not loaded: try again later (503)."""
 
-    status = 503
     code = "engine_unavailable"
 
 

@@ -19,6 +19,7 @@ from revshare.config import EngineConfig, ModelConfig
 from revshare.engines.base import (
     Engine,
     EngineError,
+    EngineRejected,
     EngineUnavailable,
     GenerationRequest,
     UsageMeter,
@@ -214,5 +215,5 @@ class EmbeddedEngine(Engine):
 def _client_error(exc: ValueError) -> EngineError:
     message = str(exc)
     if "exceed context window" in message or "context" in message.lower():
-        return EngineError(message, status=400, param="messages")
-    return EngineError(message, status=400)
+        return EngineRejected(message, param="messages")
+    return EngineRejected(message)

@@ -22,6 +22,7 @@ from revshare.config import EngineConfig, ModelConfig
 from revshare.engines.base import (
     Engine,
     EngineError,
+    EngineRejected,
     EngineUnavailable,
     GenerationRequest,
     UsageMeter,
@@ -160,7 +161,7 @@ def _upstream_error(engine_id: str, status: int, body: bytes) -> EngineError:
     with contextlib.suppress(ValueError, AttributeError):
         message = str(json.loads(body).get("error", {}).get("message", ""))
     if 400 <= status < 500 and status not in (401, 403, 404, 429):
-        return EngineError(message or f"engine {engine_id!r} rejected the request", status=400)
+        return EngineRejected(message or f"engine {engine_id!r} rejected the request")
     if status == 429:
         return EngineUnavailable(f"engine {engine_id!r} is overloaded; retry later")
     return EngineError(f"engine {engine_id!r} failed with HTTP {status}" + (f": {message}" if message else ""))

@@ -29,8 +29,9 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from revshare.ledger.admission_schema import reservations
-from revshare.ledger.reservations import Final, IdemDone, ReservationSql, parse_budgets
+from revshare.ledger.reservations import ReservationSql, parse_budgets
 from revshare.ledger.store import Ledger
+from revshare.metering.reservation import Final, IdemDone
 from revshare.records.record import Outcome, UsageRecord
 
 __all__ = ["INTERRUPTED", "InstanceLease", "resolve_orphans"]

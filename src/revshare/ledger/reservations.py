@@ -17,74 +17,12 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
-__all__ = ["UNITS", "BudgetRow", "Final", "IdemClaim", "IdemDone", "Intent", "IntentResult", "ReservationSql",
-           "to_units"]
+from revshare.instants import sql_text, utc_now
+from revshare.metering.reservation import BudgetRow, Final, Intent, IntentResult
 
-UNITS = Decimal(10) ** 9  # budget counters count nano-units of the price currency
-
-
-def to_units(amount: Decimal) -> int:
-    """An amount in budget units, rounded up (a reservation or a charge is never understated)."""
-    return int((amount * UNITS).to_integral_value(rounding=ROUND_CEILING))
-
-
-@dataclass(frozen=True, slots=True)
-class BudgetRow:
-    scope: str
-    period: str
-    limit: int  # units
-
-
-@dataclass(frozen=True, slots=True)
-class IdemClaim:
-    customer: str
-    key: str
-    body_hash: str
-
-
-@dataclass(frozen=True, slots=True)
-class Intent:
-    """What a request writes before its engine runs."""
-
-    record_id: str
-    instance: str
-    units: int
-    budgets: tuple[BudgetRow, ...]
-    request: dict[str, Any]
-    idempotency: IdemClaim | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class IntentResult:
-    ok: bool
-    refused_by: str = ""  # the budget scope that could not cover it, or "idempotency"
-
-
-@dataclass(frozen=True, slots=True)
-class IdemDone:
-    """The end of an idempotent request: its stored response, or None to release the key."""
-
-    customer: str
-    key: str
-    status: int | None
-    response: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Final:
-    """What a record's transaction settles besides appending it."""
-
-    record_id: str
-    reserved: int
-    charged: int
-    budgets: tuple[tuple[str, str], ...]
-    idempotency: IdemDone | None = None
-
+__all__ = ["ReservationSql", "parse_budgets"]
 
 def _budgets_text(rows: tuple[BudgetRow, ...]) -> str:
     return ",".join(f"{b.scope}|{b.period}" for b in rows)
@@ -115,8 +53,8 @@ class ReservationSql:
         self.delete = f"DELETE FROM reservations WHERE record_id = {m}"
 
     def _now(self) -> Any:
-        now = datetime.now(UTC)
-        return now.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds") if self.is_sqlite else now
+        now = utc_now()
+        return sql_text(now) if self.is_sqlite else now
 
     def run(self, cursor: Any, finals: list[Final], intents: list[Intent]) -> list[IntentResult]:
         """Settle finals and reserve intents on one cursor, in the lock order above."""

@@ -20,9 +20,10 @@ from sqlalchemy import Engine, create_engine, event, func, select, update
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from revshare.instants import as_utc, sql_text
 from revshare.ledger.schema import api_keys, usage_records
-from revshare.records.record import Outcome, UsageRecord
 from revshare.money import D
+from revshare.records.record import Outcome, UsageRecord
 
 __all__ = ["ApiKey", "Ledger", "LedgerError", "hash_secret"]
 
@@ -56,10 +57,6 @@ def _sqlite_pragmas(synchronous: str) -> Any:
         cur.close()
 
     return on_connect
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class Ledger:
@@ -234,17 +231,13 @@ class _AppendSql:
         if self.is_sqlite:
             # SQLAlchemy's SQLite DateTime stores naive UTC text; write exactly what it reads.
             for name in ("started_at", "ended_at", "appended_at"):
-                row[name] = _sqlite_time(row[name])
+                row[name] = sql_text(row[name])
         return tuple(row[c] for c in _COLUMNS)
-
-
-def _sqlite_time(value: datetime) -> str:
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
 def _key(m: Any) -> ApiKey:
     revoked = m["revoked_at"]
-    return ApiKey(m["key_id"], m["customer"], m["label"], _utc(m["created_at"]), _utc(revoked) if revoked else None)
+    return ApiKey(m["key_id"], m["customer"], m["label"], as_utc(m["created_at"]), as_utc(revoked) if revoked else None)
 
 
 def _to_row(r: UsageRecord, seq: int, appended_at: datetime) -> dict[str, Any]:
@@ -279,8 +272,8 @@ def _from_row(m: Any) -> UsageRecord:
         id=m["id"],
         seq=int(m["seq"]),
         idempotency_key=m["idempotency_key"],
-        started_at=_utc(m["started_at"]),
-        ended_at=_utc(m["ended_at"]),
+        started_at=as_utc(m["started_at"]),
+        ended_at=as_utc(m["ended_at"]),
         customer=m["customer"],
         key_id=m["key_id"],
         model=m["model"],

@@ -24,8 +24,9 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from revshare.ledger.reservations import Final, Intent, IntentResult, ReservationSql
+from revshare.ledger.reservations import ReservationSql
 from revshare.ledger.store import Ledger, LedgerError
+from revshare.metering.reservation import Final, Intent, IntentResult
 from revshare.records.record import UsageRecord
 
 __all__ = ["GroupCommitWriter"]

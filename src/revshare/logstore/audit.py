@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from revshare.config import Catalog
-from revshare.logstore.identity import LogIdentity, load_identity, log_ids_for
 from revshare.ledger.store import Ledger
+from revshare.logstore.identity import LogIdentity, load_identity, log_ids_for
 from revshare.logstore.tree_store import LeafRow, LogReader
 from revshare.records.projection import project
 from revshare.records.record import UsageRecord

@@ -34,9 +34,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection, Dialect
 
 from revshare.config import Catalog
-from revshare.logstore.identity import LogIdentity, catalog_log_ids, load_identity, log_ids_for
 from revshare.ledger.schema import usage_records
 from revshare.ledger.store import Ledger
+from revshare.logstore.identity import LogIdentity, catalog_log_ids, load_identity, log_ids_for
 from revshare.logstore.schema import tlog_checkpoints, tlog_leaves, tlog_logs, tlog_state
 from revshare.logstore.tree_store import SqlTreeStore, insert_rows
 from revshare.records.projection import ROW_COLUMNS, project_row

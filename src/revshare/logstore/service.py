@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from starlette.concurrency import run_in_threadpool
 
 from revshare.config import Catalog
-from revshare.logstore.integrator import IntegrationError, SignedCheckpoint, integrate
-from revshare.logstore.identity import LogIdentity, load_identity, log_ids_for
 from revshare.ledger.store import Ledger
+from revshare.logstore.identity import LogIdentity, load_identity, log_ids_for
+from revshare.logstore.integrator import IntegrationError, SignedCheckpoint, integrate
 from revshare.logstore.tree_store import LogReader, NotInLogError
 from revshare.records.record import UsageRecord
 from revshare.tlog import Receipt

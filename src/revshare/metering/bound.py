@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from revshare.config import BudgetPeriod, Price
-from revshare.ledger.reservations import to_units
 from revshare.metering.rating import rate
+from revshare.metering.reservation import to_units
 
 __all__ = ["Bound", "budget_period", "request_bound"]
 

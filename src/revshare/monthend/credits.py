@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Literal, cast
 from sqlalchemy import and_, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from revshare.instants import as_utc, utc_now
+from revshare.money import D, MoneyError, minor_unit, money_str
 from revshare.monthend.schema import (
     settlement_credits,
 )
-from revshare.money import D, MoneyError, minor_unit, money_str
 from revshare.settlement import (
     Credit,
     Period,
@@ -25,7 +26,7 @@ from revshare.settlement import (
 if TYPE_CHECKING:
     from revshare.config import Catalog
     from revshare.ledger.store import Ledger
-from revshare.monthend.periods import ClosedPeriod, SettlementLedgerError, _lock_counter, _now, _utc
+from revshare.monthend.periods import ClosedPeriod, SettlementLedgerError, lock_counter
 
 __all__ = ["CREDIT_KINDS", "credits_for", "grant_credit"]
 
@@ -100,8 +101,8 @@ def grant_credit(
     credit_id = "cr_" + secrets.token_hex(8)
     try:
         with ledger.engine.begin() as conn:
-            _lock_counter(conn)  # so no close can slip between this date and the commit
-            created = _now()
+            lock_counter(conn)  # so no close can slip between this date and the commit
+            created = utc_now()
             conn.execute(settlement_credits.insert().values(
                 id=credit_id, customer=customer, amount=money_str(value), currency=cur, reason=reason.strip(),
                 kind=kind, model=model, refers_to=refers_to, created_at=created, created_by=created_by))
@@ -120,7 +121,7 @@ def credits_for(ledger: Ledger, closed: ClosedPeriod) -> tuple[Credit, ...]:
     with ledger.engine.connect() as conn:
         rows = conn.execute(select(c).where(and_(*cond)).order_by(c.c.id)).all()
     return tuple(sorted(
-        Credit(m["id"], m["customer"], D(m["amount"]), m["currency"], _utc(m["created_at"]), m["reason"],
+        Credit(m["id"], m["customer"], D(m["amount"]), m["currency"], as_utc(m["created_at"]), m["reason"],
                m["kind"], m["model"], m["refers_to"])
         for m in (r._mapping for r in rows)
     ))

@@ -14,13 +14,14 @@ Refusals raise `SettlementLedgerError` with a message for the operator; the CLI 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from revshare.instants import as_utc, format_instant, utc_now
 from revshare.ledger.schema import ledger_state, usage_records
 from revshare.monthend.schema import (
     settlement_periods,
@@ -75,15 +76,7 @@ class ClosedPeriod:
 
 
 
-def _utc(value: datetime) -> datetime:
-    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _lock_counter(conn: Connection) -> int:
+def lock_counter(conn: Connection) -> int:
     """Take the row lock every append takes first; return the last seq handed out.
 
     On PostgreSQL this waits for appends in flight and holds them off until commit; on SQLite
@@ -103,9 +96,9 @@ def _closed(row: Any) -> ClosedPeriod:
     m = row._mapping
     settled = m.get("settled_at")
     return ClosedPeriod(
-        Period.parse(m["period"]), _utc(m["closed_at"]), _utc(m["cutoff"]),
-        _utc(m["late_after"]) if m["late_after"] is not None else None, int(m["last_seq"]), bool(m["early"]),
-        m["closed_by"], m["note"], _utc(settled) if settled is not None else None,
+        Period.parse(m["period"]), as_utc(m["closed_at"]), as_utc(m["cutoff"]),
+        as_utc(m["late_after"]) if m["late_after"] is not None else None, int(m["last_seq"]), bool(m["early"]),
+        m["closed_by"], m["note"], as_utc(settled) if settled is not None else None,
     )
 
 
@@ -145,23 +138,26 @@ def close_period(
     has not ended (unless `early`: then only the current month, up to now), or, for the first
     close, when the ledger holds charged usage of earlier months (it would never be settled).
     """
-    now = _now()
+    now = utc_now()
     if period.start > now:
-        raise SettlementLedgerError(f"period {period.label} has not started yet (it starts {_iso(period.start)})")
+        starts = format_instant(period.start, "seconds")
+        raise SettlementLedgerError(f"period {period.label} has not started yet (it starts {starts})")
     if period.end > now and not early:
         raise SettlementLedgerError(
-            f"period {period.label} has not ended (it ends {_iso(period.end)}). To close it now, up to this "
+            f"period {period.label} has not ended (it ends {format_instant(period.end, 'seconds')}). To close it "
+            "now, up to this "
             "instant, pass --early: its records appended later become late usage of the next period")
     try:
         with ledger.engine.begin() as conn:
-            last_seq = _lock_counter(conn)
-            cutoff = _now()  # after the lock: every committed record was appended before it
+            last_seq = lock_counter(conn)
+            cutoff = utc_now()  # after the lock: every committed record was appended before it
             existing = conn.execute(
                 select(settlement_periods).where(settlement_periods.c.period == period.label)).first()
             if existing is not None:
                 c = _closed(existing)
                 raise SettlementLedgerError(
-                    f"period {period.label} is already closed (at {_iso(c.closed_at)} by {c.closed_by}); a closed "
+                    f"period {period.label} is already closed (at {format_instant(c.closed_at, 'seconds')} "
+                    f"by {c.closed_by}); a closed "
                     "period never changes: late records, credits and refunds land in the next period")
             previous = conn.execute(
                 select(settlement_periods).order_by(settlement_periods.c.period.desc()).limit(1)).first()
@@ -180,7 +176,7 @@ def close_period(
                     .where(usage_records.c.started_at < period.start, usage_records.c.outcome.in_(CHARGED))
                 ).scalar_one_or_none()
                 if first is not None:
-                    earliest = Period.containing(_utc(first)).label
+                    earliest = Period.containing(as_utc(first)).label
                     raise SettlementLedgerError(
                         f"the ledger has charged usage from {earliest}, before {period.label}: close periods in "
                         f"order starting with {earliest}, or that usage would never be settled")
@@ -192,9 +188,3 @@ def close_period(
     except SQLAlchemyError as exc:
         raise SettlementLedgerError(f"cannot close {period.label} in the ledger at {ledger.safe_url}: {exc}") from exc
     return ClosedPeriod(period, cutoff, cutoff, late_after, last_seq, period.end > cutoff, closed_by, note)
-
-
-def _iso(when: datetime) -> str:
-    return when.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-

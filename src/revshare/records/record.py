@@ -12,6 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from revshare.instants import format_instant, parse_instant
 from revshare.money import D, money_str
 
 __all__ = ["Outcome", "UsageRecord"]
@@ -84,8 +85,8 @@ class UsageRecord:
             "id": self.id,
             "seq": self.seq,
             "idempotency_key": self.idempotency_key,
-            "started_at": self.started_at.isoformat().replace("+00:00", "Z"),
-            "ended_at": self.ended_at.isoformat().replace("+00:00", "Z"),
+            "started_at": format_instant(self.started_at),
+            "ended_at": format_instant(self.ended_at),
             "customer": self.customer,
             "key_id": self.key_id,
             "model": self.model,
@@ -110,8 +111,8 @@ class UsageRecord:
             id=data["id"],
             seq=data.get("seq"),
             idempotency_key=data.get("idempotency_key"),
-            started_at=datetime.fromisoformat(data["started_at"].replace("Z", "+00:00")),
-            ended_at=datetime.fromisoformat(data["ended_at"].replace("Z", "+00:00")),
+            started_at=parse_instant(data["started_at"]),
+            ended_at=parse_instant(data["ended_at"]),
             customer=data["customer"],
             key_id=data["key_id"],
             model=data["model"],

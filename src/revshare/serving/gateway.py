@@ -3,19 +3,25 @@ rate limits and its lease on its own intents."""
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from starlette.concurrency import run_in_threadpool
+from anyio.to_thread import run_sync
 
 from revshare.config import Catalog
 from revshare.engines.base import Engine
-from revshare.ledger.recovery import InstanceLease
+from revshare.engines.registry import build_engines
+from revshare.ledger.recovery import InstanceLease, resolve_orphans
 from revshare.ledger.store import ApiKey, Ledger, hash_secret
 from revshare.ledger.writer import GroupCommitWriter
 from revshare.metering.limits import RateLimiter
 
-__all__ = ["Gateway", "KeyCache"]
+__all__ = ["Gateway", "KeyCache", "open_gateway"]
+
+log = logging.getLogger("revshare")
 
 
 @dataclass
@@ -35,7 +41,7 @@ class KeyCache:
         now = time.monotonic()
         if hit is not None and hit[1] > now:
             return hit[0]
-        key = await run_in_threadpool(self.ledger.find_key, secret)
+        key = await run_sync(self.ledger.find_key, secret)
         if len(self._entries) > 100_000:
             self._entries.clear()
         self._entries[digest] = (key, now + (self.ttl_s if key else 1.0))
@@ -56,3 +62,34 @@ class Gateway:
     @property
     def instance(self) -> str:
         return self.lease.instance if self.lease is not None else "gw_unleased"
+
+
+@asynccontextmanager
+async def open_gateway(catalog: Catalog, ledger: Ledger, engines: dict[str, Engine] | None,
+                       admin_token: str) -> AsyncIterator[Gateway]:
+    """Start what a gateway holds, in order, and stop it in reverse: the ledger (migrated), this
+    process's lease on its intents (resolving those a crashed gateway left), the group-commit
+    writer, the engines."""
+    ledger.migrate()
+    lease = InstanceLease(ledger)
+    lease.hold()
+    resolve_orphans(ledger, lease)
+    if catalog.server.fail_open:
+        log.warning("ledger: fail-open (server.fail_open = true): requests are served while the ledger "
+                    "cannot be written; their records are kept in memory until it can")
+    else:
+        log.info("ledger: fail-closed: requests get 503 while the ledger cannot be written")
+    writer = GroupCommitWriter(ledger, batch_max=catalog.server.commit_batch_max, wait_ms=catalog.server.commit_wait_ms)
+    writer.start()
+    running = engines if engines is not None else build_engines(catalog)
+    try:
+        for engine in running.values():
+            await engine.start()
+        log.info("ledger: %s", ledger.safe_url)
+        yield Gateway(catalog, ledger, writer, running, admin_token, KeyCache(ledger), lease)
+    finally:
+        for engine in running.values():
+            await engine.close()
+        writer.close()
+        lease.release()
+        ledger.close()

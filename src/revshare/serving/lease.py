@@ -1,0 +1,145 @@
+"""The lease an admitted request holds while it runs: a rate-limit ticket and its durable intent.
+
+    lease_request(gateway, ask, body, body_digest) -> Lease    (raises Refused, IdempotencyConflict)
+
+Admission first (`metering.admission`: a value, raised here as `Refused`), then the bound on what
+the request may use (`metering.bound`).
+
+Rate limits are taken first (in this process), then the intent goes into the next group commit:
+the budget reservation of the request's most cost, the idempotency claim, and the row a crash
+leaves behind. A ledger that cannot be written refuses the request here (fail closed), before the
+engine sees anything. `Lease.finish` turns the run's tokens into the record and what its
+transaction settles.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from revshare.config import Limits
+from revshare.engines.base import UsageMeter
+from revshare.ledger.store import LedgerError
+from revshare.metering.admission import Ask, admit
+from revshare.metering.bound import Bound, budget_period, request_bound
+from revshare.metering.limits import LimitExceeded, Ticket
+from revshare.metering.meter import Admitted
+from revshare.metering.refusal import Refusal, RefusalKind, Refused
+from revshare.metering.reservation import BudgetRow, Final, IdemClaim, IdemDone, Intent, to_units
+from revshare.records.record import Outcome, UsageRecord
+from revshare.serving.gateway import Gateway
+
+__all__ = ["IdempotencyConflict", "Lease", "body_hash", "lease_request", "open_lease"]
+
+
+class IdempotencyConflict(Exception):
+    """Another request holds (or held) this customer's Idempotency-Key."""
+
+
+def body_hash(endpoint: str, body: dict[str, Any]) -> str:
+    """What makes two requests "the same" for an Idempotency-Key: endpoint and parsed body."""
+    canonical = json.dumps([endpoint, body], sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(slots=True)
+class Lease:
+    """An admitted request with what it holds: rate-limit ticket, intent, budget reservation."""
+
+    admitted: Admitted
+    bound: Bound
+    ticket: Ticket | None
+    budgets: tuple[BudgetRow, ...]
+    written: bool  # the intent is in the ledger
+    capture: list[bytes] | None = None  # an idempotent stream's events, to replay
+    finished: bool = field(default=False)
+
+    def finish(self, meter: UsageMeter, outcome: Outcome, error_code: str = "", status: int | None = None,
+               response: str | None = None) -> tuple[UsageRecord, Final]:
+        record = self.admitted.finish(meter, outcome, error_code)
+        if self.ticket is not None:
+            self.ticket.settle(meter.prompt_tokens + meter.completion_tokens)
+        self.finished = True
+        idem = None
+        if self.admitted.idempotency_key is not None and self.written:
+            idem = IdemDone(self.admitted.customer, self.admitted.idempotency_key, status, response)
+        budgets = tuple((b.scope, b.period) for b in self.budgets) if self.written else ()
+        charged = to_units(record.amount) if budgets else 0
+        return record, Final(record.id, self.bound.units if budgets else 0, charged, budgets, idem)
+
+
+def _subjects(gateway: Gateway, admitted: Admitted) -> list[tuple[str, Limits]]:
+    subjects: list[tuple[str, Limits]] = []
+    customer = gateway.catalog.customer(admitted.customer)
+    if customer is not None:
+        subjects.append((f"customer:{customer.name}", customer))
+    key_limits = gateway.catalog.key_limit(admitted.key_id)
+    if key_limits is not None and key_limits.customer == admitted.customer:
+        subjects.append((f"key:{admitted.key_id}", key_limits))
+    return subjects
+
+
+def _take_limits(gateway: Gateway, subjects: list[tuple[str, Limits]], tokens: int) -> Ticket | None:
+    limited = [(name, limits) for name, limits in subjects if limits.limited]
+    if not limited:
+        return None
+    try:
+        return gateway.limiter.acquire(limited, tokens)
+    except LimitExceeded as exc:
+        raise Refused(Refusal(RefusalKind.RATE_LIMITED, exc.message, retry_after=exc.retry_after)) from None
+
+
+async def lease_request(gateway: Gateway, ask: Ask, body: Any, body_digest: str | None) -> Lease:
+    """Admit a request and open its lease. `body` is the parsed request (messages or prompt)."""
+    admitted = admit(gateway.catalog, gateway.engines, ask)
+    if isinstance(admitted, Refusal):
+        raise Refused(admitted)
+    bound = request_bound(body, admitted.model.context_length, ask.max_tokens, admitted.price)
+    return await open_lease(gateway, admitted, bound, body_digest)
+
+
+async def open_lease(gateway: Gateway, admitted: Admitted, bound: Bound, body_digest: str | None) -> Lease:
+    """Rate limits, then the durable intent (budget reservation, idempotency claim)."""
+    subjects = _subjects(gateway, admitted)
+    ticket = _take_limits(gateway, subjects, bound.tokens)
+    budgets = tuple(
+        BudgetRow(name, budget_period(limits.budget_period), to_units(limits.budget))
+        for name, limits in subjects if limits.budget is not None
+    )
+    claim = None
+    if admitted.idempotency_key is not None and body_digest is not None:
+        claim = IdemClaim(admitted.customer, admitted.idempotency_key, body_digest)
+    intent = Intent(admitted.record_id, gateway.instance, bound.units, budgets, _request_json(admitted), claim)
+    fail_open = gateway.catalog.server.fail_open
+    try:
+        result = await gateway.writer.reserve(intent)
+    except LedgerError:
+        if fail_open:
+            return Lease(admitted, bound, ticket, budgets, written=False)
+        if ticket is not None:
+            ticket.settle(0)
+        raise Refused(Refusal(RefusalKind.LEDGER_UNAVAILABLE,
+                              "the usage ledger cannot be written; the request was not run", retry_after=1)) from None
+    except BaseException:
+        if ticket is not None:
+            ticket.settle(0)
+        raise
+    if not result.ok:
+        if ticket is not None:
+            ticket.settle(0)
+        if result.refused_by == "idempotency":
+            raise IdempotencyConflict()
+        raise Refused(Refusal(
+            RefusalKind.BUDGET_EXCEEDED,
+            f"the budget of {result.refused_by} cannot cover this request (its most cost, prompt plus max_tokens "
+            "at the current price, is reserved before it runs); lower max_tokens or raise the budget"))
+    capture: list[bytes] | None = [] if claim is not None and admitted.stream else None
+    return Lease(admitted, bound, ticket, budgets, written=True, capture=capture)
+
+
+def _request_json(a: Admitted) -> dict[str, Any]:
+    return {"customer": a.customer, "key_id": a.key_id, "model": a.model.id, "engine": a.model.engine,
+            "endpoint": a.endpoint, "stream": a.stream, "price_version": a.price.version,
+            "currency": a.price.currency, "licensors": list(a.licensors), "idempotency_key": a.idempotency_key}
