@@ -5,15 +5,16 @@ from __future__ import annotations
 import copy
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from revshare.config import ConfigError, load_catalog, parse_catalog
 from tests.support.catalogs import catalog_dict
 from tests.support.paths import REPO
 
-from revshare.config import ConfigError, load_catalog, parse_catalog
 
-
-def errors_of(raw: dict) -> str:
+def errors_of(raw: dict[str, Any]) -> str:
     with pytest.raises(ConfigError) as info:
         parse_catalog(raw, source="cat.toml")
     return str(info.value)
@@ -26,9 +27,9 @@ def test_demo_catalog_loads() -> None:
     assert catalog.licensor_chain("gemma-3-270m") == ("google",)
 
 
-def mutate(path: tuple, value: object) -> dict:
+def mutate(path: tuple[str | int, ...], value: object) -> dict[str, Any]:
     raw = copy.deepcopy(catalog_dict())
-    node = raw
+    node: Any = raw
     for key in path[:-1]:
         node = node[key]
     if value is KeyError:
@@ -51,7 +52,7 @@ def mutate(path: tuple, value: object) -> dict:
     (("server", "port"), 70000, "server.port"),
     (("models", 0, "id"), KeyError, "models[0].id: Field required"),
 ])
-def test_each_mistake_names_file_entry_and_field(path: tuple, value: object, expected: str) -> None:
+def test_each_mistake_names_file_entry_and_field(path: tuple[str | int, ...], value: object, expected: str) -> None:
     assert expected in errors_of(mutate(path, value))
 
 

@@ -1,0 +1,200 @@
+"""The catalog's sections, one pydantic model per TOML table, and their field parsers.
+
+Each section checks only its own fields (a `ModelConfig` does not know the engines); the checks
+that look across sections live in `checks.py`. Every model is strict (an unknown field is an
+error) and frozen.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from revshare.instants import coerce_instant, format_instant
+from revshare.money import catalog_amount
+
+__all__ = [
+    "BudgetPeriod",
+    "Customer",
+    "EngineConfig",
+    "Identifier",
+    "KeyLimits",
+    "Limits",
+    "LogConfig",
+    "ModelConfig",
+    "Price",
+    "ServerConfig",
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _money(value: Any) -> Decimal:
+    return catalog_amount(value, "money")
+
+
+def _price_money(value: Any) -> Decimal:
+    # At most 6 places: tokens x price / 1e6 is then exact at 12 places, so settlement can
+    # recompute any amount from token sums alone.
+    amount = _money(value)
+    exponent = amount.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -6:
+        raise ValueError("a price per million tokens has at most 6 decimal places")
+    return amount
+
+
+Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@-]*$")]
+
+
+class ServerConfig(_Strict):
+    """How the gateway listens and where it keeps its ledger."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    database_url: str | None = None
+    data_dir: str = ".revshare"
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    admin_token_env: str = "REVSHARE_ADMIN_TOKEN"
+    host_name: str = "revshare"
+    # Group commit: how many records one transaction may hold, and how long the writer may wait
+    # for more before it commits what it has.
+    commit_batch_max: int = Field(default=256, ge=1, le=10_000)
+    commit_wait_ms: float = Field(default=0.0, ge=0.0, le=100.0)
+    # SQLite durability: NORMAL survives a crash of the process; FULL also a power loss, at the
+    # cost of an fsync per commit (docs/ARCHITECTURE.md, "Durability").
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+    # Fail closed by default: a request whose intent cannot be written to the ledger gets 503
+    # rather than unmetered service. true serves anyway and writes the records when the ledger
+    # is back (docs/RELIABILITY.md).
+    fail_open: bool = False
+
+
+class LogConfig(_Strict):
+    """The verifiable log (docs/TLOG.md): how often to integrate and sign, names, key file."""
+
+    interval_s: float = Field(default=2.0, gt=0, le=3600)
+    # Origins are `<origin_prefix>/<log id>`; default `<server.host_name>/revshare`.
+    origin_prefix: str | None = Field(default=None, pattern=r"^[^\s+]+$")
+    # The host's Ed25519 signing key; default `<server.data_dir>/log.key`, created on first start.
+    key_path: str | None = None
+
+
+class EngineConfig(_Strict):
+    """An engine produces tokens: `embedded` (llama.cpp in process) or `upstream` (HTTP)."""
+
+    id: Identifier
+    kind: Literal["embedded", "upstream"]
+    # embedded
+    model_path: str | None = None
+    n_ctx: int = Field(default=2048, ge=128)
+    n_threads: int | None = Field(default=None, ge=1)
+    seed: int = 0
+    # upstream
+    base_url: str | None = None
+    api_key_env: str | None = None
+    timeout_s: float = Field(default=120.0, gt=0)
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    max_connections: int = Field(default=256, ge=1)
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> EngineConfig:
+        if self.kind == "upstream":
+            if not self.base_url:
+                raise ValueError("an upstream engine needs base_url (e.g. http://127.0.0.1:8001/v1)")
+            if not self.base_url.startswith(("http://", "https://")):
+                raise ValueError(f"base_url must start with http:// or https://, got {self.base_url!r}")
+            if self.model_path:
+                raise ValueError("model_path is for embedded engines; an upstream engine has base_url")
+        elif self.base_url:
+            raise ValueError("base_url is for upstream engines; an embedded engine has model_path")
+        return self
+
+
+class ModelConfig(_Strict):
+    """A model the gateway serves, the engine that runs it and its lineage."""
+
+    id: Identifier
+    engine: str
+    upstream_model: str | None = None
+    licensor: str | None = None
+    base_model: str | None = None
+    context_length: int = Field(default=2048, ge=16)
+    chat_format: str = "gemma"
+    # Counts tokens when an upstream engine reports no usage: a GGUF file (only its vocabulary
+    # is loaded) or "bundled" for the embedded Gemma package. Without one, counts are rougher.
+    tokenizer: str | None = None
+    description: str = ""
+
+    @property
+    def served_name(self) -> str:
+        """The name the engine knows the model by."""
+        return self.upstream_model or self.id
+
+
+class Price(_Strict):
+    """One version of a model's price: per million input and output tokens, from an instant.
+
+    `effective_from` is held in UTC (a date is its midnight UTC, a time without a zone is UTC).
+    """
+
+    model: str
+    input_per_million: Decimal
+    output_per_million: Decimal
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    effective_from: datetime
+
+    _money_in = field_validator("input_per_million", "output_per_million", mode="before")(
+        lambda v: _price_money(v)
+    )
+    _time = field_validator("effective_from", mode="before")(lambda v: coerce_instant(v))
+
+    @property
+    def version(self) -> str:
+        """Stable id of this price version, kept on every record it rates: `<model>@<UTC, whole
+        seconds>Z`, e.g. `gemma-3-270m@2026-01-01T00:00:00Z`. Changing it changes records."""
+        return f"{self.model}@{format_instant(self.effective_from, 'seconds')}"
+
+
+BudgetPeriod = Literal["day", "month", "total"]
+
+
+class Limits(_Strict):
+    """Admission limits shared by customers and keys (docs/RELIABILITY.md). None: no limit."""
+
+    requests_per_minute: int | None = Field(default=None, ge=1)
+    tokens_per_minute: int | None = Field(default=None, ge=1)
+    max_concurrent: int | None = Field(default=None, ge=1)
+    # Most the holder may spend per budget_period, in the price currency; "total" never resets
+    # (prepaid credit).
+    budget: Decimal | None = None
+    budget_period: BudgetPeriod = "month"
+
+    _budget = field_validator("budget", mode="before")(lambda v: None if v is None else _money(v))
+
+    @property
+    def limited(self) -> bool:
+        return any(x is not None for x in (self.requests_per_minute, self.tokens_per_minute, self.max_concurrent))
+
+
+class Customer(Limits):
+    """A customer, the models (globs) it may call, and its limits and budget."""
+
+    name: Identifier
+    models: tuple[str, ...] = ("*",)
+    description: str = ""
+
+    def may_use(self, model_id: str) -> bool:
+        return any(fnmatch.fnmatchcase(model_id, pattern) for pattern in self.models)
+
+
+class KeyLimits(Limits):
+    """Limits and a budget of one API key (by its public id), on top of its customer's."""
+
+    key_id: str = Field(min_length=1, max_length=64)
+    customer: Identifier
