@@ -176,8 +176,6 @@ def test_the_example_in_config_md_is_what_config_check_prints(tmp_path: Path, mo
     assert result.output == example
 
 
-@pytest.mark.xfail(strict=True, reason="cli/_common.fail() prints the message as rich markup: "
-                                       "'[[prices]]' comes out as '[]'")
 def test_config_check_prints_brackets_as_written(tmp_path: Path) -> None:
     from revshare.cli import app
 

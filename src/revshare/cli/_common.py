@@ -7,6 +7,7 @@ from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from revshare.config import Catalog, ConfigError, load_catalog
 
@@ -28,7 +29,8 @@ DEFAULT_CONFIG = Path("revshare.toml")
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    # The message may quote the user's own text (a catalog's "[[prices]]", a customer name): never markup.
+    err.print(Text.assemble(("error:", "bold red"), " ", message), soft_wrap=True)
     raise typer.Exit(code)
 
 
