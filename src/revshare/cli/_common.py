@@ -19,8 +19,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
+# Markup off: what is printed is often the user's own text (names, paths, messages); style with `labelled`.
+out = Console(highlight=False, soft_wrap=True, markup=False)
+err = Console(stderr=True, highlight=False, markup=False)
 
 ConfigOption = Annotated[
     Path, typer.Option("--config", "-c", help="The catalog file.", envvar="REVSHARE_CONFIG")
@@ -28,9 +29,14 @@ ConfigOption = Annotated[
 DEFAULT_CONFIG = Path("revshare.toml")
 
 
+def labelled(label: str, style: str, message: str) -> Text:
+    """A styled label, then `message` exactly as given: user text is never read as rich markup."""
+    return Text.assemble((label, style), " ", message)
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
     # The message may quote the user's own text (a catalog's "[[prices]]", a customer name): never markup.
-    err.print(Text.assemble(("error:", "bold red"), " ", message), soft_wrap=True)
+    err.print(labelled("error:", "bold red", message), soft_wrap=True)
     raise typer.Exit(code)
 
 

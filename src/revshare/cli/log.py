@@ -10,7 +10,17 @@ from typing import Annotated
 
 import typer
 
-from revshare.cli._common import DEFAULT_CONFIG, ConfigOption, app, catalog_or_exit, err, fail, ledger_or_exit, out
+from revshare.cli._common import (
+    DEFAULT_CONFIG,
+    ConfigOption,
+    app,
+    catalog_or_exit,
+    err,
+    fail,
+    labelled,
+    ledger_or_exit,
+    out,
+)
 from revshare.tlog import TlogError
 
 log_app = typer.Typer(help="The verifiable log: host key, integration, checkpoints, audit, receipts.",
@@ -118,7 +128,7 @@ def log_audit(config: ConfigOption = DEFAULT_CONFIG) -> None:
     except (OSError, TlogError) as exc:
         fail(f"cannot audit: {exc}")
     for finding in findings:
-        err.print(f"[bold red]FAIL[/] {finding}", markup=True, soft_wrap=True)
+        err.print(labelled("FAIL", "bold red", str(finding)), soft_wrap=True)
     if findings:
         raise typer.Exit(1)
     out.print("OK: every log matches its signed checkpoints and the ledger")

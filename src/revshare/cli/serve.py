@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from revshare.cli._common import (
     DEFAULT_CONFIG,
@@ -19,6 +20,7 @@ from revshare.cli._common import (
     app,
     catalog_or_exit,
     fail,
+    labelled,
     ledger_or_exit,
     out,
 )
@@ -67,7 +69,8 @@ def serve(
 def _banner(catalog: Catalog, host: str, port: int, demo_key: str | None, admin_token: str | None) -> None:
     base = f"http://{host}:{port}"
     model = catalog.models[0].id if catalog.models else "MODEL"
-    out.print(f"[bold]revshare[/] gateway on {base}  (catalog {catalog.source}, ledger {catalog.database_url()})")
+    where = f"gateway on {base}  (catalog {catalog.source}, ledger {catalog.database_url()})"
+    out.print(labelled("revshare", "bold", where))
     if admin_token:
         out.print(f"admin token for this run (set ${catalog.server.admin_token_env} to fix one): {admin_token}")
     if demo_key:
@@ -83,5 +86,6 @@ def _banner(catalog: Catalog, host: str, port: int, demo_key: str | None, admin_
               f"print(c.chat.completions.create(model='{model}', max_tokens=32, "
               f"messages=[{{'role': 'user', 'content': 'Say hello.'}}]).choices[0].message.content)\"")
         script = Path(sys.executable).parent / "revshare"
-        out.print(f"\nThen see what was metered: [bold]{script if script.exists() else 'revshare'} usage[/]\n")
+        command = f"{script if script.exists() else 'revshare'} usage"
+        out.print(Text.assemble("\nThen see what was metered: ", (command, "bold"), "\n"))
     sys.stdout.flush()

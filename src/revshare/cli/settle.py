@@ -23,6 +23,7 @@ from revshare.cli._common import (
     catalog_or_exit,
     err,
     fail,
+    labelled,
     ledger_or_exit,
     out,
 )
@@ -193,7 +194,7 @@ def settle_command(
             fail(str(exc))
     res = run.result
     for w in run.warnings:
-        err.print(f"[yellow]warning:[/] [{w.code}] {w.message}", markup=True, soft_wrap=True)
+        err.print(labelled("warning:", "yellow", f"[{w.code}] {w.message}"), soft_wrap=True)
     statements = Table("licensor", "contract", "no.", "gross", "basis", "earned", "guarantee", "true-up", "recouped",
                        "amount due", title=f"Statements {p.label}")
     for s in res.statements:
