@@ -201,9 +201,9 @@ def bench_sql(n: int, proofs: int, mem_integrated: float, mem_append: float, mem
     import tempfile
 
     from revshare.config import parse_catalog
-    from revshare.logstore.integrator import integrate
-    from revshare.logstore.identity import load_identity
     from revshare.ledger.store import Ledger
+    from revshare.logstore.identity import load_identity
+    from revshare.logstore.integrator import integrate
     from revshare.logstore.schema import tlog_logs
     from revshare.logstore.tree_store import LogReader, SqlTreeStore
 
@@ -305,8 +305,8 @@ def bench_statement(n: int) -> None:
     )
     from revshare.settlement.bundle_terms import HostTerms, ModelTerms, PriceTerms, StatementTerms
     from revshare.tlog import Checkpoint, HostKey
+    from revshare.tlog.compact import append_leaves, fold
     from revshare.verify import verify_bundle
-    from revshare.verify.statement import _append_leaves
 
     tmp = Path(tempfile.mkdtemp(prefix="revshare-bench-statement-"))
     key = HostKey.generate("bench/revshare")
@@ -326,7 +326,9 @@ def bench_statement(n: int) -> None:
                 acc[0] += 1
                 acc[1] += p["prompt_tokens"]
                 acc[2] += p["completion_tokens"]
-    root = _append_leaves(0, [], hashes)
+    border: list[bytes] = []
+    append_leaves(border, 0, hashes)
+    root = fold(border)
     del hashes
     terms = StatementTerms(
         HostTerms("bench"), (LicensorConfig(id="google", name="Google LLC"),),
@@ -347,20 +349,20 @@ def bench_statement(n: int) -> None:
     (tmp / "consistency.json").write_bytes(rfc8785.dumps({"old": 0, "new": n, "proof": []}))
     (tmp / "carried.jsonl").write_bytes(b"")
     (tmp / "terms.json").write_bytes(rfc8785.dumps(terms.to_json()))
-    from revshare.verify import statement as verify_statement
+    from revshare.verify import scan as verify_scan
 
     t = time.perf_counter()
     verdicts = verify_bundle(tmp, key.verifier_text())
     elapsed = time.perf_counter() - t
     assert verdicts[0].statement["totals"]["amount_due"] == str(statement.totals.amount_due)
-    split = verify_statement._split
-    verify_statement._split = lambda n: False  # the same, in this process alone
+    split = verify_scan._split
+    verify_scan._split = lambda n: False  # the same, in this process alone
     try:
         t = time.perf_counter()
         verify_bundle(tmp, key.verifier_text())
         alone = time.perf_counter() - t
     finally:
-        verify_statement._split = split
+        verify_scan._split = split
     size = (tmp / "leaves.jsonl").stat().st_size
     print(f"revshare verify statement bench: {n:,} leaves ({size / 1e6:,.0f} MB of leaves.jsonl), one contract")
     print(f"  verify_bundle, steps (0)-(5)  {elapsed:.2f} s ({n / elapsed:,.0f} leaves/s), "

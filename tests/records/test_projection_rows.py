@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from revshare.logstore.integrator import _read_rows
 from revshare.ledger.store import Ledger
+from revshare.logstore.integrator import _read_rows
 from revshare.records.projection import PROJECTION_FIELDS, ROW_COLUMNS, project, project_row
 from revshare.records.record import Outcome, UsageRecord
 from revshare.tlog import leaf_data

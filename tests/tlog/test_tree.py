@@ -7,7 +7,6 @@ from collections.abc import Sequence
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.support.tlog_reference import mth, path, proof
 
 from revshare.tlog import (
     EMPTY_ROOT,
@@ -24,7 +23,7 @@ from revshare.tlog import (
     verify_consistency,
     verify_inclusion,
 )
-from revshare.tlog.tree import perfect_tiles
+from tests.support.tlog_reference import mth, path, proof
 
 MAX = 300
 LEAVES = [hash_leaf(i.to_bytes(4, "big")) for i in range(MAX)]
@@ -211,16 +210,3 @@ def test_memory_store_refuses_gaps_and_rewrites() -> None:
         store.put_many([((0, 1), LEAVES[1]), ((1, 0), LEAVES[9]), ((3, 1), LEAVES[3])], 2)
     assert store.size() == 1
     assert store.get_many([(0, 0), (0, 1), (5, 0)]) == {(0, 0): LEAVES[0]}
-
-
-@pytest.mark.parametrize(
-    ("start", "end", "want"),
-    [
-        (0, 0, []),
-        (0, 7, [(2, 0), (1, 2), (0, 6)]),
-        (8, 11, [(1, 4), (0, 10)]),
-        (16, 32, [(4, 1)]),
-    ],
-)
-def test_perfect_tiles(start: int, end: int, want: list[NodeKey]) -> None:
-    assert perfect_tiles(start, end) == want

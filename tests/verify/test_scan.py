@@ -1,8 +1,9 @@
 """The leaf scan of `verify statement` gives the same answers split over two processes as in one.
 
-`_scan_range` forks a child for the second half of a large range; its findings (hashes, sums,
+`scan_range` forks a child for the second half of a large range; its findings (hashes, sums,
 deferred leaves, the first bad leaf) must be exactly those of one pass over the whole range, and
-the first failure reported must be the same leaf with the same message.
+the first failure reported must be the same leaf with the same message. A leaf that is not a
+projection of this version (another "v", a field missing) is named, in either process.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ import pytest
 
 from revshare.settlement import Period
 from revshare.tlog import leaf_data
-from revshare.verify import statement as sv
+from revshare.verify import scan
+from revshare.verify.errors import LeafRangeError
 
 PERIOD = Period(2026, 1)
-PLAN = sv._Plan(PERIOD.start, (datetime(2026, 1, 15, tzinfo=UTC),), (400,))
+PLAN = scan.Plan(PERIOD.start, (datetime(2026, 1, 15, tzinfo=UTC),), (400,))
 N, FIRST, AFTER = 1000, 17, 100
 
 
@@ -37,29 +39,29 @@ def raws() -> list[bytes]:
     return [leaf_data(projection(AFTER + 1 + i)) for i in range(N)]
 
 
-def scan_both(leaves: list[bytes], monkeypatch: pytest.MonkeyPatch) -> tuple[list[sv._Scan], list[sv._Scan]]:
+def scan_both(leaves: list[bytes], monkeypatch: pytest.MonkeyPatch) -> tuple[list[scan.Scan], list[scan.Scan]]:
     args = (FIRST, AFTER, AFTER + N, PERIOD.end, PLAN, "st.json")
-    one = sv._scan_range(leaves, *args)
-    monkeypatch.setattr(sv, "_split", lambda n: True)  # even with other tests' threads alive
-    two = sv._scan_range(leaves, *args)
+    one = scan.scan_range(leaves, *args)
+    monkeypatch.setattr(scan, "_split", lambda n: True)  # even with other tests' threads alive
+    two = scan.scan_range(leaves, *args)
     assert (len(one), len(two)) == (1, 2)  # the second really ran in a forked child
     return one, two
 
 
-def merged(scans: list[sv._Scan]) -> dict[Any, list[int]]:
+def merged(scans: list[scan.Scan]) -> dict[Any, list[int]]:
     out: dict[Any, list[int]] = {}
-    for scan in scans:
-        for k, v in scan.sums.items():
+    for s in scans:
+        for k, v in s.sums.items():
             acc = out.setdefault(k, [0, 0, 0])
             for i in range(3):
                 acc[i] += v[i]
     return out
 
 
-def check(scans: list[sv._Scan]) -> str:
+def check(scans: list[scan.Scan]) -> str:
     try:
-        return repr(sv._check_scans(scans, FIRST, AFTER, AFTER + N, "st.json"))
-    except sv.LeafRangeError as exc:
+        return repr(scan.check_scans(scans, FIRST, AFTER, AFTER + N, "st.json"))
+    except LeafRangeError as exc:
         return str(exc)
 
 
@@ -79,8 +81,20 @@ def test_two_processes_find_what_one_finds(monkeypatch: pytest.MonkeyPatch) -> N
     (900, lambda ls: (ls.__setitem__(3, ls[2]), ls.__setitem__(900, b"{not json")),  # parse errors come first
      "leaf 917 (leaves.jsonl line 901) is not a usage projection"),
     (600, lambda ls: ls.__setitem__(600, ls[600].replace(b'"seq":', b'"sq":')), "line 601) is not a usage projection"),
+    (800, lambda ls: ls.__setitem__(800, ls[800].replace(b'"v":1', b'"v":2')),
+     'leaf 817 (leaves.jsonl line 801) is not a usage projection: version "v": 2, this reader knows "v": 1'),
+    (200, lambda ls: ls.__setitem__(200, ls[200].replace(b'"v":1', b'"v":2')),
+     'leaf 217 (leaves.jsonl line 201) is not a usage projection: version "v": 2, this reader knows "v": 1'),
+    (700, lambda ls: ls.__setitem__(700, ls[700].replace(b'"amount":"0",', b"")),  # a field the scan does not read
+     "leaf 717 (leaves.jsonl line 701) is not a usage projection: fields: missing amount"),
+    (900, lambda ls: ls.__setitem__(900, ls[900].replace(b',"v":1', b"")),
+     'leaf 917 (leaves.jsonl line 901) is not a usage projection: no version field "v", want "v": 1'),
+    (300, lambda ls: ls.__setitem__(300, b"[1, 2]"),
+     "leaf 317 (leaves.jsonl line 301) is not a usage projection: a list, want a JSON object"),
 ], ids=["seq-repeated-second-half", "seq-repeated-at-the-split", "seq-repeated-before-the-split",
-        "seq-not-after-the-previous-statement", "bad-json-second-half", "field-missing-second-half"])
+        "seq-not-after-the-previous-statement", "bad-json-second-half", "field-missing-second-half",
+        "version-2-second-half", "version-2-first-half", "unread-field-missing", "version-missing",
+        "not-an-object"])
 def test_the_first_bad_leaf_is_named_the_same_way(monkeypatch: pytest.MonkeyPatch, where: int, change: Any,
                                                   want: str) -> None:
     leaves = raws()

@@ -11,136 +11,23 @@ import json
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 import rfc8785
 from sqlalchemy import text
-from tests.support.base_install import run_with_base_install_only
 from typer.testing import CliRunner
 
 from revshare.cli import app
 from revshare.ledger.store import Ledger
-from revshare.records.record import Outcome, UsageRecord
+from revshare.records.record import Outcome
 from revshare.tlog import Checkpoint, HostKey, MemoryStore, MerkleTree, hash_leaf
-from revshare.tlog.tree import perfect_tiles
+from revshare.tlog.compact import perfect_tiles
+from tests.support.base_install import run_with_base_install_only
+from tests.support.statement_bundles import at, catalog_toml, rec
 
 runner = CliRunner()
-PRICES = {"gemma-3-270m": ("0.10", "0.40"), "llama-3-8b": ("0.20", "0.60")}
-_n = iter(range(1, 10**6))
-
-
-def catalog_toml(url: str, data_dir: Path) -> str:
-    return f"""
-[server]
-host_name = "test-host"
-database_url = "{url}"
-data_dir = "{data_dir}"
-
-[[engines]]
-id = "local"
-kind = "embedded"
-
-[[models]]
-id = "gemma-3-270m"
-engine = "local"
-licensor = "google"
-
-[[models]]
-id = "gemma-ft"
-engine = "local"
-base_model = "gemma-3-270m"
-
-[[models]]
-id = "llama-3-8b"
-engine = "local"
-licensor = "meta"
-
-[[prices]]
-model = "gemma-3-270m"
-input_per_million = "0.10"
-output_per_million = "0.40"
-effective_from = 2026-01-01T00:00:00Z
-
-[[prices]]
-model = "gemma-ft"
-input_per_million = "0.10"
-output_per_million = "0.40"
-effective_from = 2026-01-01T00:00:00Z
-
-[[prices]]
-model = "llama-3-8b"
-input_per_million = "0.20"
-output_per_million = "0.60"
-effective_from = 2026-01-01T00:00:00Z
-
-[[customers]]
-name = "acme"
-
-[[customers]]
-name = "demo"
-
-[[customers]]
-name = "internal"
-
-[[licensors]]
-id = "google"
-name = "Google LLC"
-
-[[licensors]]
-id = "meta"
-name = "Meta Platforms"
-
-[[contracts]]
-id = "google-gemma"
-licensor = "google"
-lineage = "gemma-3-270m"
-basis = "net"
-tiers = [{{ up_to = "1.00", share = "0.10" }}, {{ share = "0.05" }}]
-minimum_guarantee = "0.50"
-recoupable = true
-exempt_customers = ["internal"]
-effective_from = 2026-01-01
-effective_to = 2026-02-15
-
-[[contracts]]
-id = "google-gemma"
-licensor = "google"
-lineage = "gemma-3-270m"
-basis = "net"
-share = "0.12"
-minimum_guarantee = "0.50"
-recoupable = true
-effective_from = 2026-02-15
-
-[[contracts]]
-id = "meta-llama"
-licensor = "meta"
-models = ["llama-*"]
-share = "0.20"
-effective_from = 2026-01-01
-"""
-
-
-def rec(customer: str, started: datetime, prompt: int, completion: int, model: str = "gemma-3-270m",
-        outcome: Outcome = Outcome.OK) -> UsageRecord:
-    inp, outp = (Decimal(p) for p in PRICES.get(model, PRICES["gemma-3-270m"]))
-    licensors = ("meta",) if model.startswith("llama") else ("google",)
-    return UsageRecord(
-        id=f"rec_sb{next(_n):08d}", started_at=started, ended_at=started, customer=customer, key_id=f"key_{customer}",
-        model=model, engine="local", endpoint="chat.completions", outcome=outcome, prompt_tokens=prompt,
-        completion_tokens=completion, amount=(prompt * inp + completion * outp).scaleb(-6) if outcome.charged else
-        Decimal(0), currency="USD", price_version=f"{model}@2026-01-01T00:00:00Z" if outcome.charged else "",
-        licensors=licensors)
-
-
-def at(month: int, d: int, hour: int = 12) -> datetime:
-    return datetime(2026, month, d, hour, tzinfo=UTC)
-
-
 @dataclass
 class Env:
     ledger: Ledger
@@ -274,6 +161,12 @@ TAMPER: dict[str, tuple[Any, str]] = {
     "carried-leaf-dropped": (lambda b, k: (b / "carried.jsonl").write_bytes(b""), "carried.jsonl holds 0 leaves; the statement carries 1"),
     "carried-leaf-edited": (lambda b, k: _replace_line(b / "carried.jsonl", 0, b'\\"prompt_tokens\\":1000000', b'\\"prompt_tokens\\":1000009'),
                             "carried leaf 5 (seq 7) is not in the log"),
+    "carried-leaf-version-2": (lambda b, k: _replace_line(b / "carried.jsonl", 0, b'\\"v\\":1', b'\\"v\\":2'),
+                               'step (4) leaf range: LeafRangeError: ' + FEB + '.json: leaf 5 (carried.jsonl line 1) is not '
+                               'a usage projection: version "v": 2, this reader knows "v": 1'),
+    "carried-leaf-field-renamed": (lambda b, k: _replace_line(b / "carried.jsonl", 0, b'\\"amount\\":', b'\\"amt\\":'),
+                                   "leaf 5 (carried.jsonl line 1) is not a usage projection: fields: missing amount; "
+                                   "unknown amt"),
     "terms-share": (lambda b, k: _edit_json(b / "terms.json", lambda t: t["contracts"][1].update(share="0.13")),
                     "step (5) figures"),
     "previous-statement": (lambda b, k: _edit_json(b / f"{FEB}.previous.json", lambda s: s["totals"].update(earned="0.01")),
@@ -299,9 +192,9 @@ def settled(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, HostK
 def test_a_changed_byte_fails_with_a_precise_message(settled: tuple[Path, Path, HostKey], tmp_path: Path,
                                                      case: str, split: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     if split:  # the leaf scan forks a child for the second half of the range, however small
-        from revshare.verify import statement
+        from revshare.verify import scan
 
-        monkeypatch.setattr(statement, "_split", lambda n: True)
+        monkeypatch.setattr(scan, "_split", lambda n: True)
     _, feb, key = settled
     bundle = tmp_path / "bundle"
     shutil.copytree(feb, bundle)

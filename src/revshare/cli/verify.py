@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from revshare.cli._common import app, err, fail, out
+from revshare.cli._common import app, err, fail, labelled, out
 from revshare.tlog import TlogError
 from revshare.verify import StatementVerifyError, verify_bundle, verify_extension, verify_leaves, verify_receipt_text
 from revshare.verify.log import open_checkpoint
@@ -44,7 +44,7 @@ def _vkey(value: str) -> str:
 
 
 def _failed(what: str, exc: Exception) -> None:
-    err.print(f"[bold red]FAILED[/] {what}: {type(exc).__name__}: {exc}", markup=True, soft_wrap=True)
+    err.print(labelled("FAILED", "bold red", f"{what}: {type(exc).__name__}: {exc}"), soft_wrap=True)
     raise typer.Exit(1)
 
 
@@ -157,7 +157,7 @@ def verify_statement(
         verdicts = verify_bundle(bundle, _vkey(key), previous_bundle)
     except StatementVerifyError as exc:
         step = f"step ({exc.step}) {STEPS[exc.step]}" if exc.step >= 0 else "bundle"
-        err.print(f"[bold red]FAILED[/] {step}: {type(exc).__name__}: {exc}", markup=True, soft_wrap=True)
+        err.print(labelled("FAILED", "bold red", f"{step}: {type(exc).__name__}: {exc}"), soft_wrap=True)
         raise typer.Exit(1) from None
     # Pipes and logs get a width that fits the steps (rich would squeeze them into 80 columns).
     screen = out if out.is_terminal else Console(file=out.file, width=160, highlight=False)

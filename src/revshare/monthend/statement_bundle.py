@@ -27,7 +27,6 @@ proofs, the terms and the host key.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -38,17 +37,31 @@ import rfc8785
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
-from revshare.monthend.credits import credits_for
-from revshare.logstore.integrator import checkpoints_at_seq, integrate
-from revshare.logstore.identity import LogIdentity, load_identity
-from revshare.monthend.periods import ClosedPeriod, SettlementLedgerError, closed_period
 from revshare.ledger.schema import usage_records
-from revshare.monthend.settle_run import issued_documents, settle_period, signature_doc
+from revshare.logstore.identity import LogIdentity, load_identity
+from revshare.logstore.integrator import checkpoints_at_seq, integrate
 from revshare.logstore.schema import tlog_checkpoints, tlog_leaves
 from revshare.logstore.tree_store import SqlTreeStore
+from revshare.monthend.credits import credits_for
+from revshare.monthend.periods import ClosedPeriod, SettlementLedgerError, closed_period
+from revshare.monthend.settle_run import issued_documents, settle_period, signature_doc
 from revshare.records.projection import customer_pseudonym, key_pseudonym
 from revshare.settlement import LeafSet, LogRef, Period, window_for
 from revshare.settlement.adjustments import Credit, CreditPiece
+from revshare.settlement.bundle_layout import (
+    BORDER,
+    BUNDLE_FILES,
+    CARRIED,
+    CHECKPOINT,
+    CONSISTENCY,
+    HOST_KEY,
+    LEAVES,
+    PREVIOUS_CHECKPOINT,
+    TERMS,
+    previous_statement_file,
+    signature_file,
+    statement_file,
+)
 from revshare.settlement.bundle_terms import HostTerms, PriceTerms, StatementTerms, models_with_lineage
 from revshare.settlement.terms import lineage_of
 from revshare.tlog import EMPTY_ROOT, MerkleTree, hash_leaf
@@ -60,17 +73,9 @@ if TYPE_CHECKING:
 
 __all__ = ["BUNDLE_FILES", "export_bundle", "statement_logs"]
 
-BUNDLE_FILES = ("checkpoint", "checkpoint.previous", "consistency.json", "border.json", "leaves.jsonl",
-                "carried.jsonl", "terms.json", "host.vkey")
-
 
 def _leaf_set(datas: Iterable[str]) -> LeafSet:
-    digest = hashlib.sha256()
-    n = 0
-    for data in datas:
-        digest.update(hash_leaf(data.encode("utf-8")))
-        n += 1
-    return LeafSet(n, digest.hexdigest()) if n else LeafSet()
+    return LeafSet.of_hashes(hash_leaf(data.encode("utf-8")) for data in datas)
 
 
 def _leaves_started(conn: Connection, log_id: str, through_seq: int, started_from: Any) -> list[tuple[int, int, str]]:
@@ -209,23 +214,23 @@ def export_bundle(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    _write(out / "checkpoint", notes[n], written)
+    _write(out / CHECKPOINT, notes[n], written)
     if m > 0:
-        _write(out / "checkpoint.previous", notes[m], written)
-    _write(out / "consistency.json", rfc8785.dumps({"old": m, "new": n, "proof": _b64(consistency)}) + b"\n", written)
-    _write(out / "border.json", rfc8785.dumps({"size": m, "hashes": _b64(border)}) + b"\n", written)
-    _write(out / "leaves.jsonl", "".join(d + "\n" for _, _, d in rows), written)
-    _write(out / "carried.jsonl", b"".join(line + b"\n" for line in carried_lines), written)
+        _write(out / PREVIOUS_CHECKPOINT, notes[m], written)
+    _write(out / CONSISTENCY, rfc8785.dumps({"old": m, "new": n, "proof": _b64(consistency)}) + b"\n", written)
+    _write(out / BORDER, rfc8785.dumps({"size": m, "hashes": _b64(border)}) + b"\n", written)
+    _write(out / LEAVES, "".join(d + "\n" for _, _, d in rows), written)
+    _write(out / CARRIED, b"".join(line + b"\n" for line in carried_lines), written)
     leaves = [json.loads(d) for _, _, d in rows] + [json.loads(d) for _, _, d in carried]
     terms = _terms(catalog, licensor, leaves, credits_for(ledger, closed), pieces, ident.secret)
-    _write(out / "terms.json", rfc8785.dumps(terms.to_json()) + b"\n", written)
-    _write(out / "host.vkey", ident.key.verifier_text() + "\n", written)
+    _write(out / TERMS, rfc8785.dumps(terms.to_json()) + b"\n", written)
+    _write(out / HOST_KEY, ident.key.verifier_text() + "\n", written)
     for name, body, text in statements:
-        _write(out / f"{name}.json", text + "\n", written)
-        _write(out / f"{name}.sig", signature_doc(body, name, ident.key), written)
+        _write(out / statement_file(name), text + "\n", written)
+        _write(out / signature_file(name), signature_doc(body, name, ident.key), written)
         prev = _previous_statement(ledger, period, body)
         if prev is not None:
-            _write(out / f"{name}.previous.json", prev + "\n", written)
+            _write(out / previous_statement_file(name), prev + "\n", written)
     return sorted(written)
 
 

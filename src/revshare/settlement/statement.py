@@ -7,6 +7,8 @@ before it for the same contract.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -48,6 +50,17 @@ class LeafSet:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LeafSet:
         return cls(int(data["count"]), str(data["sha256"]))
+
+    @classmethod
+    def of_hashes(cls, leaf_hashes: Iterable[bytes]) -> LeafSet:
+        """The set of the leaves with these RFC 6962 leaf hashes, in index order (the one digest
+        both the bundle's writer and the verifier compute)."""
+        digest = hashlib.sha256()
+        count = 0
+        for leaf_hash in leaf_hashes:
+            digest.update(leaf_hash)
+            count += 1
+        return cls(count, digest.hexdigest()) if count else cls()
 
 
 @dataclass(frozen=True, slots=True)

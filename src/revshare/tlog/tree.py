@@ -7,7 +7,8 @@ one node hash and write; a root, an inclusion proof or a consistency proof costs
 touches the right edge of a tree whose size is not a power of two) is composed from the
 O(log n) perfect subtrees that tile it.
 
-The tree keeps the "frontier" (the perfect subtrees that tile [0, size)) in memory, read on
+The tree keeps the "frontier" (the perfect subtrees that tile [0, size): the border of
+`revshare.tlog.compact`, which appends to it and folds it to the root) in memory, read on
 first need (a proof does not need it), so the root of the current size costs at most one read.
 It assumes one writer per store; before appending it re-reads the store's size and reloads the
 frontier if another writer moved it.
@@ -15,47 +16,22 @@ frontier if another writer moved it.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Sequence
 
+from revshare.tlog.compact import append_leaves, fold, perfect_tiles
 from revshare.tlog.errors import (
     EmptyTreeProofError,
-    HashSizeError,
     InconsistentTreeError,
     IndexOutOfRangeError,
     MissingNodeError,
     TreeSizeError,
 )
-from revshare.tlog.hashing import EMPTY_ROOT, HASH_SIZE, NODE_PREFIX, hash_children
+from revshare.tlog.hashing import EMPTY_ROOT
 from revshare.tlog.store import NodeKey, TreeStore
 
 __all__ = ["MerkleTree", "perfect_tiles"]
 
 Range = tuple[int, int]
-
-
-def perfect_tiles(start: int, end: int) -> list[NodeKey]:
-    """The perfect subtrees, left to right, whose leaves tile [start, end).
-
-    Requires start = 0 or start a multiple of a power of two larger than end - start: this
-    holds for every node of an RFC 6962 tree, whose left part is always the largest power
-    of two smaller than its size (RFC 6962 section 2.1).
-    """
-    keys: list[NodeKey] = []
-    n = end - start
-    for level in range(n.bit_length() - 1, -1, -1):
-        if n >> level & 1:
-            keys.append((level, start >> level))
-            start += 1 << level
-    return keys
-
-
-def _fold(hashes: Sequence[bytes]) -> bytes:
-    """Hash of a node from its perfect tiles: right to left, as the RFC's recursion does."""
-    acc = hashes[-1]
-    for h in reversed(hashes[:-1]):
-        acc = hash_children(h, acc)
-    return acc
 
 
 def _path_ranges(index: int, level: int, size: int) -> list[Range]:
@@ -117,25 +93,10 @@ class MerkleTree:
         """
         if self._store.size() != self._size:
             self.refresh()
-        first = size = self._size
+        first = self._size
         frontier = list(self._current_frontier())  # untouched if the store refuses the batch
         nodes: list[tuple[NodeKey, bytes]] = []
-        put = nodes.append
-        pop = frontier.pop
-        sha256 = hashlib.sha256
-        for h in leaf_hashes:
-            if len(h) != HASH_SIZE:
-                raise HashSizeError(len(h), HASH_SIZE)
-            put(((0, size), h))
-            size += 1
-            level = 0
-            n = size
-            while not n & 1:  # the new leaf completes one perfect subtree per trailing 0
-                h = sha256(NODE_PREFIX + pop() + h).digest()
-                level += 1
-                n >>= 1
-                put(((level, n - 1), h))
-            frontier.append(h)
+        size = append_leaves(frontier, first, leaf_hashes, nodes.append)
         if size == first:
             return first
         self._store.put_many(nodes, size)
@@ -155,8 +116,8 @@ class MerkleTree:
         if size == 0:
             return EMPTY_ROOT
         if size == self._size:
-            return _fold(self._current_frontier())
-        return _fold(self._read(perfect_tiles(0, size)))
+            return fold(self._current_frontier())
+        return fold(self._read(perfect_tiles(0, size)))
 
     def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
         """PATH(index, D[size]), RFC 9162 section 2.1.3.1, leaf-to-root order."""
@@ -217,4 +178,4 @@ class MerkleTree:
         tiles = [perfect_tiles(start, end) for start, end in ranges]
         flat = [k for t in tiles for k in t]
         got = dict(zip(flat, self._read(flat), strict=True))
-        return [_fold([got[k] for k in t]) for t in tiles]
+        return [fold([got[k] for k in t]) for t in tiles]
