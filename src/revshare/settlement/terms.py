@@ -5,8 +5,8 @@ contract, in force over `[effective_from, effective_to)`. Versions of one id mus
 and must agree on licensor, currency, period and `recoupable`; their share terms, basis,
 scope and guarantee may change (a change inside a month splits that month into segments).
 
-`validate_terms()` returns error values (`TermsError(loc, message)`); `revshare.config` raises
-the first one so that the message reads like
+`validate_terms()` returns error values (`TermsError(loc, message)`); `revshare.config` reports
+every one of them, one line each, reading like
 ``revshare.toml: contracts[2] (id='meta-2026').share: ...``.
 """
 
