@@ -54,3 +54,17 @@ def _subproof(m: int, d: Sequence[bytes], b: bool) -> list[bytes]:
     if m <= k:
         return [*_subproof(m, d[:k], b), mth(d[k:])]
     return [*_subproof(m - k, d[k:], False), mth(d[:k])]
+
+
+# The eight leaves of transparency-dev/merkle's README example (hex), whose root is
+# 5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328.
+README_LEAVES = [
+    "",
+    "00",
+    "10",
+    "2021",
+    "3031",
+    "40414243",
+    "5051525354555657",
+    "606162636465666768696a6b6c6d6e6f",
+]

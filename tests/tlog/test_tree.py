@@ -23,7 +23,7 @@ from revshare.tlog import (
     verify_consistency,
     verify_inclusion,
 )
-from tests.support.tlog_reference import mth, path, proof
+from tests.support.tlog_reference import README_LEAVES, mth, path, proof
 
 MAX = 300
 LEAVES = [hash_leaf(i.to_bytes(4, "big")) for i in range(MAX)]
@@ -40,18 +40,8 @@ sizes = st.integers(1, MAX)
 
 
 def test_readme_root() -> None:
-    leaves = [
-        "",
-        "00",
-        "10",
-        "2021",
-        "3031",
-        "40414243",
-        "5051525354555657",
-        "606162636465666768696a6b6c6d6e6f",
-    ]
     t = MerkleTree(MemoryStore())
-    for x in leaves:
+    for x in README_LEAVES:
         t.append(hash_leaf(bytes.fromhex(x)))
     assert t.root().hex() == "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328"
 

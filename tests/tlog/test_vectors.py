@@ -26,19 +26,10 @@ from revshare.tlog import (
     verify_consistency,
     verify_inclusion,
 )
+from tests.support.tlog_reference import README_LEAVES
 
 REPO = Path(__file__).resolve().parents[2]
 VECTORS = REPO.parent / "shared" / "testdata" / "rfc6962"
-README_LEAVES = [
-    "",
-    "00",
-    "10",
-    "2021",
-    "3031",
-    "40414243",
-    "5051525354555657",
-    "606162636465666768696a6b6c6d6e6f",
-]
 
 
 def _files(kind: str) -> list[Path]:
