@@ -105,7 +105,7 @@ def test_a_repeated_price_version_is_named_with_its_instant() -> None:
     raw["prices"].append({**raw["prices"][0], "effective_from": "2026-01-01T01:00:00+01:00"})
     assert errors_of(raw) == [
         "cat.toml: prices[1] (model='gemma-3-270m').effective_from: "
-        "model 'gemma-3-270m' already has a price effective from 2026-01-01T00:00:00+00:00"
+        "model 'gemma-3-270m' already has a price effective from 2026-01-01T00:00:00Z"
     ]
 
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from revshare.api.auth import gateway_of, require_admin
+from revshare.instants import format_instant
 
 __all__ = ["router"]
 
@@ -26,8 +27,8 @@ async def keys(request: Request, customer: str | None = None) -> dict[str, Any]:
     rows = await run_in_threadpool(gateway_of(request).ledger.keys, customer)
     return {"data": [{
         "key_id": k.key_id, "customer": k.customer, "label": k.label,
-        "created_at": k.created_at.isoformat(),
-        "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
+        "created_at": format_instant(k.created_at),
+        "revoked_at": format_instant(k.revoked_at) if k.revoked_at else None,
     } for k in rows]}
 
 

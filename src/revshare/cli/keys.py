@@ -17,6 +17,7 @@ from revshare.cli._common import (
     ledger_or_exit,
     out,
 )
+from revshare.instants import format_instant
 
 keys_app = typer.Typer(help="Create, list and revoke customers' API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
@@ -52,8 +53,8 @@ def keys_list(
     if as_json:
         for k in rows:
             print(json.dumps({"key_id": k.key_id, "customer": k.customer, "label": k.label,
-                              "created_at": k.created_at.isoformat(),
-                              "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None}))
+                              "created_at": format_instant(k.created_at),
+                              "revoked_at": format_instant(k.revoked_at) if k.revoked_at else None}))
         return
     table = Table("key id", "customer", "label", "created", "revoked")
     for k in rows:

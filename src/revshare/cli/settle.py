@@ -27,6 +27,7 @@ from revshare.cli._common import (
     ledger_or_exit,
     out,
 )
+from revshare.instants import format_instant
 from revshare.settlement import Period
 from revshare.tlog import TlogError
 
@@ -80,7 +81,7 @@ def period_close(
     except SettlementLedgerError as exc:
         fail(str(exc))
     how = " early" if closed.early else ""
-    out.print(f"closed {closed.period.label}{how}: cut-off {closed.cutoff.isoformat()}, records up to seq "
+    out.print(f"closed {closed.period.label}{how}: cut-off {format_instant(closed.cutoff)}, records up to seq "
               f"{closed.last_seq}.")
     try:
         integrate(ledger, catalog)

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Protocol
 
 from revshare.config.sections import Customer, EngineConfig, KeyLimits, ModelConfig, Price
+from revshare.instants import format_instant
 from revshare.settlement.terms import ContractConfig, LicensorConfig, validate_terms
 
 __all__ = [
@@ -150,7 +151,7 @@ def validate_price_versions(catalog: CatalogSections) -> list[EntryError]:
         if (p.model, p.effective_from) in seen:
             errors.append(EntryError(
                 ("prices", i, "effective_from"),
-                f"model {p.model!r} already has a price effective from {p.effective_from.isoformat()}",
+                f"model {p.model!r} already has a price effective from {format_instant(p.effective_from)}",
             ))
         seen.add((p.model, p.effective_from))
     return errors

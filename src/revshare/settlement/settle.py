@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
+from revshare.instants import format_instant
 from revshare.settlement.adjustments import Credit, CreditPiece, allocate_credits
 from revshare.settlement.aggregate import UsageAggregate
 from revshare.settlement.errors import SettlementError
@@ -98,7 +99,7 @@ def _check_window(window: Window, contracts: Iterable[ContractConfig]) -> None:
         for t in (c.effective_from, c.effective_to):
             if t is not None and window.period.start < t < window.period.end and t not in window.cuts:
                 raise ValueError(
-                    f"window does not cut at {t.isoformat()} where contract {c.id!r} changes; "
+                    f"window does not cut at {format_instant(t)} where contract {c.id!r} changes; "
                     "build it with window_for(catalog.contracts, ...)"
                 )
 

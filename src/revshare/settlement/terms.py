@@ -21,7 +21,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from revshare.instants import coerce_instant
+from revshare.instants import coerce_instant, format_instant
 from revshare.money import catalog_amount
 
 __all__ = [
@@ -336,7 +336,7 @@ def _check_share_sums(contracts: Sequence[ContractConfig], models: Sequence[_Mod
                     TermsError(
                         ("contracts", where, "share" if live[-1][1].share is not None else "tiers"),
                         f"shares on model {m.id!r} sum to {total} (over 100%) from "
-                        f"{at.isoformat()}: contracts {', '.join(repr(n) for n in names)}",
+                        f"{format_instant(at)}: contracts {', '.join(repr(n) for n in names)}",
                     )
                 )
     return errors
