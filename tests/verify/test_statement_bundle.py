@@ -1,4 +1,4 @@
-"""Issue 4's "Done when": after records, `period close` and `settle`, the licensor's bundle verifies
+"""The statement bundle end to end: after records, `period close` and `settle`, the licensor's bundle verifies
 with `revshare verify statement`, and a changed byte in the ledger, the leaves, a checkpoint or
 the statement makes it fail with a precise message (SQLite; the ledger parts also on PostgreSQL).
 """
