@@ -1,14 +1,16 @@
-"""Reading a bundle's files by the names its writer uses (revshare.settlement.bundle_layout)."""
+"""Reading a bundle's files by the names and formats its writer uses (revshare.settlement.bundle_layout)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+import rfc8785
 
 from revshare.settlement import bundle_layout as layout
+from revshare.settlement.bundle_terms import HostTerms, StatementTerms
 from revshare.verify.bundle import SharedFiles, statement_names
-from revshare.verify.errors import BundleFormatError
+from revshare.verify.errors import BundleFormatError, ConsistencyError
 
 
 def test_statement_names_leave_out_previous_statements_and_other_files(tmp_path: Path) -> None:
@@ -28,3 +30,54 @@ def test_a_missing_directory_has_no_statements(tmp_path: Path) -> None:
 def test_a_missing_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(BundleFormatError, match=f"cannot read {layout.BORDER}"):
         SharedFiles(tmp_path)
+
+
+H = bytes(range(32))
+
+
+def _bundle(directory: Path, border: bytes = layout.BorderFile(1, (H,)).to_bytes(), carried: bytes = b"",
+            consistency: bytes = layout.ConsistencyFile(1, 2, (H,)).to_bytes()) -> Path:
+    """The shared files of a bundle, as the writer writes them (terms with nothing in them)."""
+    (directory / layout.BORDER).write_bytes(border)
+    (directory / layout.LEAVES).write_bytes(b"")
+    (directory / layout.CARRIED).write_bytes(carried)
+    (directory / layout.CONSISTENCY).write_bytes(consistency)
+    (directory / layout.TERMS).write_bytes(rfc8785.dumps(StatementTerms(HostTerms("h"), (), (), (), ()).to_json()))
+    return directory
+
+
+def test_the_reader_reads_the_proof_files_as_the_writer_writes_them(tmp_path: Path) -> None:
+    carried = layout.CarriedLeaf(0, 3, '{"seq":3}', (H, H))
+    shared = SharedFiles(_bundle(tmp_path, carried=carried.to_line() * 2))
+    assert (shared.border_size, shared.border) == (1, (H,))
+    assert shared.carried == [carried, carried]
+    assert shared.consistency(1, 2) == (H,)
+
+
+@pytest.mark.parametrize(("files", "message"), [
+    ({"border": b'{"hashes":[],"size":true}\n'}, 'border.json: "size" must be a non-negative integer, got true'),
+    ({"border": b"[]\n"}, 'border.json: want {"size": m, "hashes": [base64, ...]}, got a list'),
+    ({"carried": layout.CarriedLeaf(0, 3, "{}", ()).to_line() + b'["not", "an", "object"]\n'},
+     'carried.jsonl line 2: want {"index": i, "seq": s, "data": leaf, "proof": [base64, ...]}, got a list'),
+    ({"carried": b'{"data":"{}","index":0,"proof":["AAAA"],"seq":3}\n'},
+     'carried.jsonl line 1: "proof"[0] is 3 bytes, a hash is 32'),
+    ({"carried": b'{"data":"{}","index":0,"proof":[],"seq":3}'}, "carried.jsonl: the last line has no newline (truncated?)"),
+])
+def test_a_malformed_proof_file_is_a_bundle_format_error_naming_file_line_and_field(
+        tmp_path: Path, files: dict[str, bytes], message: str) -> None:
+    with pytest.raises(BundleFormatError) as raised:
+        SharedFiles(_bundle(tmp_path, **files))
+    assert str(raised.value) == message
+
+
+def test_a_consistency_proof_of_other_sizes_is_a_consistency_error(tmp_path: Path) -> None:
+    shared = SharedFiles(_bundle(tmp_path))
+    with pytest.raises(ConsistencyError, match=r"^consistency.json is not the proof from size 6 to 9$"):
+        shared.consistency(6, 9)
+
+
+def test_a_malformed_consistency_proof_is_a_bundle_format_error(tmp_path: Path) -> None:
+    shared = SharedFiles(_bundle(tmp_path, consistency=b'{"new":2,"old":1,"proof":"AAAA"}\n'))
+    with pytest.raises(BundleFormatError, match=r'^consistency.json: "proof" must be a list of base64 hashes, '
+                                                r"got a string$"):
+        shared.consistency(1, 2)

@@ -26,7 +26,6 @@ proofs, the terms and the host key.
 
 from __future__ import annotations
 
-import base64
 import json
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -58,6 +57,9 @@ from revshare.settlement.bundle_layout import (
     LEAVES,
     PREVIOUS_CHECKPOINT,
     TERMS,
+    BorderFile,
+    CarriedLeaf,
+    ConsistencyFile,
     previous_statement_file,
     signature_file,
     statement_file,
@@ -121,10 +123,6 @@ def statement_logs(
                 prev.size if prev else 0, (prev.root_hash if prev else EMPTY_ROOT).hex(), after, closed.last_seq,
                 cut_seqs, _leaf_set(d for _, _, d in carried), _leaf_set(d for _, _, d in deferred))
     return refs
-
-
-def _b64(hashes: Sequence[bytes]) -> list[str]:
-    return [base64.b64encode(h).decode() for h in hashes]
 
 
 def _write(path: Path, data: bytes | str, written: list[Path]) -> None:
@@ -201,14 +199,13 @@ def export_bundle(
         tree = MerkleTree(store)
         tiles = perfect_tiles(0, m)
         got = store.get_many(tiles)
-        border = [got[k] for k in tiles]
+        border = BorderFile(m, tuple(got[k] for k in tiles))
         leaf = tlog_leaves.c
         rows = [(int(i), int(s), str(d)) for i, s, d in conn.execute(select(leaf.idx, leaf.seq, leaf.data).where(
             leaf.log_id == licensor, leaf.idx >= m, leaf.idx < n).order_by(leaf.idx))]
         carried = _leaves_started(conn, licensor, ref.after_seq, period.start) if previous is not None else []
-        carried_lines = [rfc8785.dumps({"index": i, "seq": s, "data": d, "proof": _b64(tree.inclusion_proof(i, n))})
-                         for i, s, d in carried]
-        consistency = tree.consistency_proof(m, n) if 0 < m < n else []
+        carried_lines = [CarriedLeaf(i, s, d, tuple(tree.inclusion_proof(i, n))).to_line() for i, s, d in carried]
+        consistency = ConsistencyFile(m, n, tuple(tree.consistency_proof(m, n)) if 0 < m < n else ())
         notes = dict(conn.execute(select(tlog_checkpoints.c.size, tlog_checkpoints.c.note).where(
             tlog_checkpoints.c.log_id == licensor, tlog_checkpoints.c.size.in_((m, n)))).all())
     out = Path(out_dir)
@@ -217,10 +214,10 @@ def export_bundle(
     _write(out / CHECKPOINT, notes[n], written)
     if m > 0:
         _write(out / PREVIOUS_CHECKPOINT, notes[m], written)
-    _write(out / CONSISTENCY, rfc8785.dumps({"old": m, "new": n, "proof": _b64(consistency)}) + b"\n", written)
-    _write(out / BORDER, rfc8785.dumps({"size": m, "hashes": _b64(border)}) + b"\n", written)
+    _write(out / CONSISTENCY, consistency.to_bytes(), written)
+    _write(out / BORDER, border.to_bytes(), written)
     _write(out / LEAVES, "".join(d + "\n" for _, _, d in rows), written)
-    _write(out / CARRIED, b"".join(line + b"\n" for line in carried_lines), written)
+    _write(out / CARRIED, b"".join(carried_lines), written)
     leaves = [json.loads(d) for _, _, d in rows] + [json.loads(d) for _, _, d in carried]
     terms = _terms(catalog, licensor, leaves, credits_for(ledger, closed), pieces, ident.secret)
     _write(out / TERMS, rfc8785.dumps(terms.to_json()) + b"\n", written)

@@ -1,14 +1,13 @@
-"""Reading a statement bundle: its files, as bytes, JSON, lines and base64 hashes.
+"""Reading a statement bundle: its files, as bytes, JSON, lines and the layout's proof files.
 
 Every read failure is a BundleFormatError naming the file (or ConsistencyError, for a
-consistency proof of other sizes than the statement's). The file names are those of
-`revshare.settlement.bundle_layout`, which the bundle's writer uses too.
+consistency proof of other sizes than the statement's). The file names, and the formats of
+border.json, consistency.json and carried.jsonl, are those of `revshare.settlement.bundle_layout`,
+which the bundle's writer uses too; its parsers' BundleFileError becomes a BundleFormatError.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from revshare.settlement import bundle_layout as layout
 from revshare.settlement.bundle_terms import StatementTerms
 from revshare.verify.errors import BundleFormatError, ConsistencyError
 
-__all__ = ["SharedFiles", "base64_hashes", "read_file", "read_json", "statement_names"]
+__all__ = ["SharedFiles", "read_file", "read_json", "statement_names"]
 
 
 def read_file(path: Path) -> bytes:
@@ -34,16 +33,6 @@ def read_json(path: Path) -> Any:
         return json.loads(read_file(path))
     except ValueError as exc:
         raise BundleFormatError(f"{path.name} is not JSON: {exc}") from None
-
-
-def base64_hashes(values: Any, where: str) -> list[bytes]:
-    """A JSON list of base64 hashes, decoded."""
-    if not isinstance(values, list):
-        raise BundleFormatError(f"{where}: want a list of base64 hashes")
-    try:
-        return [base64.b64decode(v, validate=True) for v in values]
-    except (binascii.Error, TypeError, ValueError) as exc:
-        raise BundleFormatError(f"{where}: a hash is not base64: {exc}") from None
 
 
 def _lines(data: bytes, name: str) -> list[bytes]:
@@ -63,26 +52,20 @@ class SharedFiles:
     Attributes:
         border_size, border: the size m of the previous tree and its border, from border.json.
         leaves: the lines of leaves.jsonl, each a leaf's bytes.
-        carried: (leaf bytes, index, inclusion proof) per line of carried.jsonl.
+        carried: the lines of carried.jsonl, each a `layout.CarriedLeaf`.
         terms: terms.json.
     """
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        border = read_json(directory / layout.BORDER)
-        if not isinstance(border, dict):
-            raise BundleFormatError(f"{layout.BORDER}: want {{\"size\": m, \"hashes\": [base64, ...]}}")
-        self.border_size = int(border.get("size", -1))
-        self.border = base64_hashes(border.get("hashes"), layout.BORDER)
-        self.leaves = _lines(read_file(directory / layout.LEAVES), layout.LEAVES)
-        self.carried: list[tuple[bytes, int, list[bytes]]] = []
-        for i, line in enumerate(_lines(read_file(directory / layout.CARRIED), layout.CARRIED)):
-            try:
-                row = json.loads(line)
-                self.carried.append((row["data"].encode("utf-8"), int(row["index"]),
-                                     base64_hashes(row["proof"], f"{layout.CARRIED} line {i + 1}")))
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                raise BundleFormatError(f"{layout.CARRIED} line {i + 1}: {exc}") from None
+        try:
+            border = layout.BorderFile.parse(read_file(directory / layout.BORDER))
+            self.leaves = _lines(read_file(directory / layout.LEAVES), layout.LEAVES)
+            self.carried = [layout.CarriedLeaf.parse(line, i + 1)
+                            for i, line in enumerate(_lines(read_file(directory / layout.CARRIED), layout.CARRIED))]
+        except layout.BundleFileError as exc:
+            raise BundleFormatError(str(exc)) from None
+        self.border_size, self.border = border.size, border.hashes
         try:
             self.terms = StatementTerms.from_json(read_json(directory / layout.TERMS))
         except (KeyError, TypeError, ValueError) as exc:
@@ -95,9 +78,12 @@ class SharedFiles:
         except UnicodeDecodeError as exc:
             raise BundleFormatError(f"{name} is not UTF-8 text: {exc}") from None
 
-    def consistency(self, m: int, n: int) -> list[bytes]:
+    def consistency(self, m: int, n: int) -> tuple[bytes, ...]:
         """The consistency proof from size m to n."""
-        data = read_json(self.directory / layout.CONSISTENCY)
-        if not isinstance(data, dict) or (data.get("old"), data.get("new")) != (m, n):
+        try:
+            data = layout.ConsistencyFile.parse(read_file(self.directory / layout.CONSISTENCY))
+        except layout.BundleFileError as exc:
+            raise BundleFormatError(str(exc)) from None
+        if (data.old, data.new) != (m, n):
             raise ConsistencyError(f"{layout.CONSISTENCY} is not the proof from size {m} to {n}")
-        return base64_hashes(data.get("proof"), layout.CONSISTENCY)
+        return data.proof

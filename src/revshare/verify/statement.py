@@ -189,7 +189,8 @@ def _verify_one(directory: Path, name: str, verifier: Verifier | str, shared: Sh
                              f"{(ref.first_seq, ref.last_seq)}", st)
     carried: list[Leaf] = []
     carried_hashes: list[bytes] = []
-    for i, (raw, index, proof) in enumerate(shared.carried):
+    for i, entry in enumerate(shared.carried):
+        raw, index, proof = entry.data.encode("utf-8"), entry.index, entry.proof
         leaf = parse_leaf(raw, index, f"{layout.CARRIED} line {i + 1}", st)
         if not 0 <= index < m or leaf.seq > after or leaf.started < period.start:
             raise LeafRangeError(f"carried leaf {index} (seq {leaf.seq}) is not a leaf before the range that "
