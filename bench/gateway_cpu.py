@@ -1,0 +1,82 @@
+"""Gateway CPU per request: the gateway process's user + system time over N sequential requests.
+
+Latency on a shared 2-core machine moves by 10-20% between identical runs; the CPU the gateway
+process spends per request moves much less, so it is the figure to compare two versions by. Give
+`--tree` another checkout (a `git worktree` of an older commit) to measure that one with the same
+script, and alternate the two:
+
+    git worktree add ../old ef04c97
+    .venv/bin/python bench/gateway_cpu.py --tree ../old
+    .venv/bin/python bench/gateway_cpu.py
+
+The gateway serves the stub upstream of bench/upstream_stub.py (16 tokens, no delay) with
+metering on (SQLite WAL, group commit), as bench/overhead.py does; 200 requests warm it first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import httpx
+
+HERE = Path(__file__).resolve().parents[1]
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tree", type=Path, default=HERE, help="the checkout to measure (default: this one)")
+    parser.add_argument("--requests", type=int, default=3000, help="measured requests per mode (default 3000)")
+    args = parser.parse_args()
+    tree = args.tree.resolve()
+    sys.path[:0] = [str(tree / "src"), str(tree / "bench")]
+    from overhead import BODY, CATALOG, free_port, wait_ready  # the tree's own bench harness
+
+    from revshare.ledger.store import Ledger
+
+    tmp = Path(tempfile.mkdtemp(prefix="revshare-cpu-"))
+    stub_port, gw_port = free_port(), free_port()
+    (tmp / "bench.toml").write_text(CATALOG.format(stub_port=stub_port))
+    url = f"sqlite:///{tmp / 'ledger.db'}"
+    ledger = Ledger(url)
+    ledger.migrate()
+    _, key = ledger.create_key("bench")
+    env = {**os.environ, "REVSHARE_DATABASE_URL": url, "PYTHONPATH": str(tree / "src")}
+    stub = subprocess.Popen([sys.executable, str(tree / "bench" / "upstream_stub.py"), "--port", str(stub_port)])
+    gateway = subprocess.Popen(
+        [sys.executable, "-m", "revshare.cli", "serve", "--config", str(tmp / "bench.toml"),
+         "--port", str(gw_port), "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL)
+    try:
+        wait_ready(f"http://127.0.0.1:{stub_port}/v1/models")
+        wait_ready(f"http://127.0.0.1:{gw_port}/healthz")
+        print(f"gateway CPU per request, {args.requests} sequential requests per mode, tree {tree}")
+        with httpx.Client(headers={"Authorization": f"Bearer {key}"}) as client:
+            for stream in (False, True):
+                def send(n: int, stream: bool = stream) -> None:
+                    for _ in range(n):
+                        client.post(f"http://127.0.0.1:{gw_port}/v1/chat/completions",
+                                    json={**BODY, "stream": stream}).read()
+                send(200)
+                before = cpu_seconds(gateway.pid)
+                send(args.requests)
+                per_request = (cpu_seconds(gateway.pid) - before) / args.requests
+                print(f"  {'stream' if stream else 'whole '}  {per_request * 1e6:,.0f} µs")
+    finally:
+        gateway.terminate()
+        stub.terminate()
+        gateway.wait(10)
+        stub.wait(10)
+
+
+if __name__ == "__main__":
+    main()
