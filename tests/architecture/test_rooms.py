@@ -8,15 +8,17 @@ else: not lazily inside a function, not under ``if TYPE_CHECKING:``. Read from t
     ----------  -------------------------------------------  -------------------------------------------------
     cli         the `revshare` command: the outer shell      any room, the package root
     api         HTTP only: OpenAI routes, admin, log routes  serving metering ledger logstore engines config
-                                                             records tlog money instants, the package root
-    serving     one request's life outside HTTP              metering ledger engines config records money instants
+                                                             records tlog metrics money instants, the package root
+    serving     one request's life outside HTTP              metering ledger engines config records metrics
+                                                             money instants
     monthend    close a period, settle over the ledger       ledger logstore settlement records tlog config
                                                              money instants
-    logstore    the verifiable logs kept in SQL              ledger records tlog config money instants
-    ledger      the durable usage ledger (SQLAlchemy)        config records metering money instants
+    logstore    the verifiable logs kept in SQL              ledger records tlog config metrics money instants
+    ledger      the durable usage ledger (SQLAlchemy)        config records metering metrics money instants
     metering    rating against the price book, admission     config engines records money instants
-    engines     how tokens are produced (base.Engine)        config records money instants
+    engines     how tokens are produced (base.Engine)        config records metrics money instants
     config      the validated catalog (revshare.toml)        money instants settlement
+    metrics     every Prometheus series, defined once        nothing
     ----- pure rooms below: no web, database or engine, so a base `pip install revshare` verifies -----
     verify      what a licensor runs offline                 tlog settlement money instants records
     settlement  statements and invoices, pure functions      money instants records
@@ -59,13 +61,14 @@ MAY_IMPORT: Mapping[str, tuple[str, ...]] = {  # the table above; a room may alw
         "settlement": "money instants records",
         "verify": "tlog settlement money instants records",
         "config": "money instants settlement",
-        "engines": "config records money instants",
+        "metrics": "",
+        "engines": "config records metrics money instants",
         "metering": "config engines records money instants",
-        "ledger": "config records metering money instants",
-        "logstore": "ledger records tlog config money instants",
+        "ledger": "config records metering metrics money instants",
+        "logstore": "ledger records tlog config metrics money instants",
         "monthend": "ledger logstore settlement records tlog config money instants",
-        "serving": "metering ledger engines config records money instants",
-        "api": f"serving metering ledger logstore engines config records tlog money instants {ROOT}",
+        "serving": "metering ledger engines config records metrics money instants",
+        "api": f"serving metering ledger logstore engines config records tlog metrics money instants {ROOT}",
         "cli": ANY,
     }.items()
 }
