@@ -16,6 +16,7 @@ from revshare.config import Catalog
 from revshare.engines.base import Engine
 from revshare.ledger.store import Ledger
 from revshare.logstore.service import LogService
+from revshare.metrics import Metrics
 from revshare.serving.gateway import Gateway, open_gateway
 
 __all__ = ["create_app"]
@@ -24,12 +25,13 @@ def create_app(catalog: Catalog, *, admin_token: str, ledger: Ledger | None = No
                engines: dict[str, Engine] | None = None) -> FastAPI:
     """Build the gateway for a catalog. Engines load and the ledger migrates at startup."""
     ledger = ledger or Ledger(catalog.database_url(), synchronous=catalog.server.sqlite_synchronous)
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_gateway(catalog, ledger, engines, admin_token) as gateway:
+        async with open_gateway(catalog, ledger, engines, admin_token, metrics) as gateway:
             app.state.gateway = gateway
-            app.state.tlog = LogService.start(catalog, ledger)
+            app.state.tlog = LogService.start(catalog, ledger, metrics)
             try:
                 yield
             finally:

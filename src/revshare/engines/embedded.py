@@ -24,6 +24,7 @@ from revshare.engines.base import (
     GenerationRequest,
     UsageMeter,
 )
+from revshare.metrics import Metrics
 
 __all__ = ["EmbeddedEngine", "default_model_path"]
 
@@ -52,7 +53,8 @@ class _Job:
 class EmbeddedEngine(Engine):
     """Runs GGUF models with llama.cpp on this machine's CPU (or GPU, if built for one)."""
 
-    def __init__(self, config: EngineConfig, models: list[ModelConfig]) -> None:
+    def __init__(self, config: EngineConfig, models: list[ModelConfig], metrics: Metrics | None = None) -> None:
+        self.metrics = metrics if metrics is not None else Metrics()
         self.id = config.id
         self._config = config
         self._models = {m.id: m for m in models}

@@ -27,6 +27,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from revshare.ledger.reservations import ReservationSql
 from revshare.ledger.store import Ledger, LedgerError
 from revshare.metering.reservation import Final, Intent, IntentResult
+from revshare.metrics import Metrics
 from revshare.records.record import UsageRecord
 
 __all__ = ["GroupCommitWriter"]
@@ -52,8 +53,10 @@ class _Pending:
 class GroupCommitWriter:
     """Batches appends into shared transactions on a dedicated thread."""
 
-    def __init__(self, ledger: Ledger, *, batch_max: int = 256, wait_ms: float = 0.0) -> None:
+    def __init__(self, ledger: Ledger, *, batch_max: int = 256, wait_ms: float = 0.0,
+                 metrics: Metrics | None = None) -> None:
         self._ledger = ledger
+        self.metrics = metrics if metrics is not None else Metrics()
         self._batch_max = batch_max
         self._wait_s = wait_ms / 1000.0
         self._queue: queue.SimpleQueue[_Pending | object] = queue.SimpleQueue()

@@ -21,6 +21,7 @@ from revshare.ledger.store import Ledger
 from revshare.logstore.identity import LogIdentity, load_identity, log_ids_for
 from revshare.logstore.integrator import IntegrationError, SignedCheckpoint, integrate
 from revshare.logstore.tree_store import LogReader, NotInLogError
+from revshare.metrics import Metrics
 from revshare.records.record import UsageRecord
 from revshare.tlog import Receipt
 
@@ -42,12 +43,14 @@ class LogService:
     reader: LogReader
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _task: asyncio.Task[None] | None = None
+    metrics: Metrics = field(default_factory=Metrics)
     last_error: str | None = None
 
     @classmethod
-    def start(cls, catalog: Catalog, ledger: Ledger) -> LogService:
+    def start(cls, catalog: Catalog, ledger: Ledger, metrics: Metrics | None = None) -> LogService:
         identity = load_identity(catalog)
-        service = cls(catalog, ledger, identity, LogReader(ledger, identity.key.verifier()))
+        service = cls(catalog, ledger, identity, LogReader(ledger, identity.key.verifier()),
+                      metrics=metrics if metrics is not None else Metrics())
         service._task = asyncio.create_task(service._run(), name="revshare-tlog-integrator")
         log.info("tlog: verifier key %s", identity.key.verifier_text())
         return service

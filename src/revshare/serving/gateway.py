@@ -18,6 +18,7 @@ from revshare.ledger.recovery import InstanceLease, resolve_orphans
 from revshare.ledger.store import ApiKey, Ledger, hash_secret
 from revshare.ledger.writer import GroupCommitWriter
 from revshare.metering.limits import RateLimiter
+from revshare.metrics import Metrics
 
 __all__ = ["Gateway", "KeyCache", "open_gateway"]
 
@@ -58,6 +59,7 @@ class Gateway:
     keys: KeyCache
     lease: InstanceLease | None = None
     limiter: RateLimiter = field(default_factory=RateLimiter)
+    metrics: Metrics = field(default_factory=Metrics)
 
     @property
     def instance(self) -> str:
@@ -66,10 +68,11 @@ class Gateway:
 
 @asynccontextmanager
 async def open_gateway(catalog: Catalog, ledger: Ledger, engines: dict[str, Engine] | None,
-                       admin_token: str) -> AsyncIterator[Gateway]:
+                       admin_token: str, metrics: Metrics | None = None) -> AsyncIterator[Gateway]:
     """Start what a gateway holds, in order, and stop it in reverse: the ledger (migrated), this
     process's lease on its intents (resolving those a crashed gateway left), the group-commit
     writer, the engines."""
+    metrics = metrics if metrics is not None else Metrics()
     ledger.migrate()
     lease = InstanceLease(ledger)
     lease.hold()
@@ -79,14 +82,15 @@ async def open_gateway(catalog: Catalog, ledger: Ledger, engines: dict[str, Engi
                     "cannot be written; their records are kept in memory until it can")
     else:
         log.info("ledger: fail-closed: requests get 503 while the ledger cannot be written")
-    writer = GroupCommitWriter(ledger, batch_max=catalog.server.commit_batch_max, wait_ms=catalog.server.commit_wait_ms)
+    writer = GroupCommitWriter(ledger, batch_max=catalog.server.commit_batch_max, wait_ms=catalog.server.commit_wait_ms,
+                               metrics=metrics)
     writer.start()
-    running = engines if engines is not None else build_engines(catalog)
+    running = engines if engines is not None else build_engines(catalog, metrics)
     try:
         for engine in running.values():
             await engine.start()
         log.info("ledger: %s", ledger.safe_url)
-        yield Gateway(catalog, ledger, writer, running, admin_token, KeyCache(ledger), lease)
+        yield Gateway(catalog, ledger, writer, running, admin_token, KeyCache(ledger), lease, metrics=metrics)
     finally:
         for engine in running.values():
             await engine.close()
