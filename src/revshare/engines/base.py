@@ -88,6 +88,14 @@ class Engine(abc.ABC):
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources; called once at shutdown."""
 
+    async def ready(self) -> str | None:
+        """Readiness: None when the engine can take requests now, else a short reason.
+
+        Called by `GET /readyz`, so it must be cheap and bounded (an engine that asks a remote
+        server caches the answer for a few seconds).
+        """
+        return None
+
     @abc.abstractmethod
     async def complete(self, request: GenerationRequest, meter: UsageMeter) -> dict[str, Any]:
         """Return the whole OpenAI response body (with `usage`)."""

@@ -4,6 +4,12 @@ One `Llama` instance per engine, driven by one worker thread: llama.cpp contexts
 thread-safe, so requests queue for the thread instead of failing while it is busy. Token counts
 come from llama.cpp itself: the prompt tokens it evaluated and every non end-of-generation
 token it sampled, counted as they are produced (so a stream cut short is still counted).
+
+Metrics: `revshare_engine_queue_wait_seconds{engine}` is the time from a request reaching the
+engine to its job starting on the worker thread; `revshare_engine_queue_depth{engine}` (read at
+scrape time) counts the requests waiting for or holding the model. A request enters the queue
+when its job is submitted and leaves when the job's future is done: finished, failed, or
+cancelled before it started (a client gone while waiting, or shutdown).
 """
 
 from __future__ import annotations
@@ -12,7 +18,8 @@ import asyncio
 import concurrent.futures
 import inspect
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 
 from revshare.config import EngineConfig, ModelConfig
@@ -43,11 +50,12 @@ def default_model_path() -> str:
 
 
 class _Job:
-    """One request's hook into the generation loop: its meter and its cancel flag."""
+    """One request's hook into the generation loop: its meter, its cancel flag, when it arrived."""
 
     def __init__(self, meter: UsageMeter) -> None:
         self.meter = meter
         self.cancelled = threading.Event()
+        self.arrived = time.perf_counter()
 
 
 class EmbeddedEngine(Engine):
@@ -65,6 +73,34 @@ class EmbeddedEngine(Engine):
         )
         self._completion_params: set[str] = set()
         self._chat_params: set[str] = set()
+        self._depth = 0
+        self._depth_lock = threading.Lock()
+        self._queue_wait = self.metrics.engine_queue_wait.labels(engine=config.id)
+        self.metrics.observe_state("revshare_engine_queue_depth", self._read_depth)
+
+    # queue ----------------------------------------------------------------------------------
+
+    def _read_depth(self) -> Iterable[tuple[tuple[str, ...], float]]:
+        return [((self.id,), float(self._depth))]
+
+    def _submit(self, fn: Callable[..., Any], *args: Any) -> concurrent.futures.Future[Any]:
+        """Queue a job for the model's thread; it counts in the depth until its future is done."""
+        with self._depth_lock:
+            self._depth += 1
+        try:
+            future = self._executor.submit(fn, *args)
+        except RuntimeError as exc:  # shut down
+            self._leave()
+            raise EngineUnavailable(f"engine {self.id!r} is shut down") from exc
+        future.add_done_callback(self._leave)
+        return future
+
+    def _leave(self, _future: object = None) -> None:
+        with self._depth_lock:
+            self._depth -= 1
+
+    async def ready(self) -> str | None:
+        return None if self._llm is not None else "the model is not loaded"
 
     # lifecycle ------------------------------------------------------------------------------
 
@@ -146,6 +182,7 @@ class EmbeddedEngine(Engine):
         return params
 
     def _run(self, request: GenerationRequest, job: _Job, stream: bool) -> Any:
+        self._queue_wait.observe(time.perf_counter() - job.arrived)
         if self._llm is None:
             raise EngineUnavailable(f"engine {self.id!r} is not loaded")
         self._job = job
@@ -162,9 +199,8 @@ class EmbeddedEngine(Engine):
 
     async def complete(self, request: GenerationRequest, meter: UsageMeter) -> dict[str, Any]:
         job = _Job(meter)
-        loop = asyncio.get_running_loop()
         try:
-            data: dict[str, Any] = await loop.run_in_executor(self._executor, self._run, request, job, False)
+            data: dict[str, Any] = await asyncio.wrap_future(self._submit(self._run, request, job, False))
         except RuntimeError as exc:
             raise EngineUnavailable(f"engine {self.id!r} is shut down") from exc
         usage = data.get("usage") or {}
@@ -193,10 +229,7 @@ class EmbeddedEngine(Engine):
             finally:
                 self._job = None
 
-        try:
-            self._executor.submit(produce)
-        except RuntimeError as exc:
-            raise EngineUnavailable(f"engine {self.id!r} is shut down") from exc
+        self._submit(produce)
         try:
             while True:
                 item = await chunks.get()

@@ -5,6 +5,11 @@ same upstream it cost about 800 µs a round trip to aiohttp's 300 µs, most of t
 budget: see docs/ARCHITECTURE.md.) On streams the upstream is always asked for usage
 (`stream_options.include_usage`); its usage chunk feeds the meter and is never forwarded as is.
 Client errors are translated here, once, into EngineError / EngineUnavailable.
+
+Readiness (`ready()`, for `GET /readyz`) is a GET of the upstream's `/models` with a 1 s
+timeout, on a one-connection session of its own (so a pool saturated by long streams does not
+fail the probe), and its answer is kept for `PROBE_TTL_S` so probes never hammer the upstream.
+Any HTTP answer means the upstream serves, except 5xx and 401/403 (our key is refused).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import os
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -32,6 +38,9 @@ __all__ = ["UpstreamEngine"]
 
 _PATHS = {"chat.completions": "/chat/completions", "completions": "/completions"}
 
+PROBE_TIMEOUT_S = 1.0
+PROBE_TTL_S = 5.0
+
 
 class UpstreamEngine(Engine):
     """Forwards requests to an OpenAI-compatible base URL and meters what comes back."""
@@ -50,6 +59,9 @@ class UpstreamEngine(Engine):
         if config.api_key_env and os.environ.get(config.api_key_env):
             self._headers["Authorization"] = f"Bearer {os.environ[config.api_key_env]}"
         self._session: aiohttp.ClientSession | None = None
+        self._probe_session: aiohttp.ClientSession | None = None
+        self._probe_lock = asyncio.Lock()
+        self._probed: tuple[float, str | None] | None = None  # (monotonic time, answer)
 
     async def start(self) -> None:
         self._session = aiohttp.ClientSession(
@@ -64,6 +76,32 @@ class UpstreamEngine(Engine):
         if self._session is not None:
             await self._session.close()
             self._session = None
+        if self._probe_session is not None:
+            await self._probe_session.close()
+            self._probe_session = None
+
+    async def ready(self) -> str | None:
+        async with self._probe_lock:  # concurrent probes share one GET
+            if self._probed is None or time.monotonic() - self._probed[0] >= PROBE_TTL_S:
+                self._probed = (time.monotonic(), await self._probe())
+            return self._probed[1]
+
+    async def _probe(self) -> str | None:
+        if self._session is None:
+            return "not started"
+        if self._probe_session is None:
+            self._probe_session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=1), headers=self._headers,
+                timeout=aiohttp.ClientTimeout(total=PROBE_TIMEOUT_S))
+        try:
+            async with self._probe_session.get(self._base + "/models") as response:
+                status = response.status
+                await response.read()
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            return str(_unavailable(self.id, exc))
+        if status >= 500 or status in (401, 403):
+            return f"engine {self.id!r} answered GET /models with HTTP {status}"
+        return None
 
     def _post(self, request: GenerationRequest, stream: bool) -> Any:
         if self._session is None:

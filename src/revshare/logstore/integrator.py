@@ -74,7 +74,15 @@ Row = Sequence[Any]
 
 
 class IntegrationError(Exception):
-    """Records could not be integrated; nothing of the failed batch was written."""
+    """Records could not be integrated; nothing of the failed batch was written.
+
+    `log_id` names the log refused, when one is (a checkpoint refusal); None when every log is
+    held up (a gap in the ledger).
+    """
+
+    def __init__(self, message: str, *, log_id: str | None = None) -> None:
+        super().__init__(message)
+        self.log_id = log_id
 
 
 class LedgerGapError(IntegrationError):
@@ -174,7 +182,8 @@ def checkpoints_at_seq(
                                                               signed_at=datetime.now(UTC)))
             elif Checkpoint.from_text(open_note(note, ident.key.verifier())) != checkpoint:
                 raise InconsistentLogError(f"log {log_id!r}: the checkpoint signed at size {size} is not the "
-                                           "stored tree's root at that size (run `revshare log audit`)")
+                                           "stored tree's root at that size (run `revshare log audit`)",
+                                           log_id=log_id)
             out[log_id] = SignedCheckpoint(log_id, checkpoint, str(note))
     return out
 
@@ -305,9 +314,9 @@ def _check_extends(conn: Connection, ident: LogIdentity, log_id: str, new: Check
     except (NoteError, ValueError) as exc:
         raise ForeignCheckpointError(
             f"{where}: the last checkpoint (size {latest.size}) does not verify under this host's key "
-            f"{ident.key.verifier_text()}: {exc}") from exc
+            f"{ident.key.verifier_text()}: {exc}", log_id=log_id) from exc
     if old.origin != new.origin:
-        raise ForeignCheckpointError(f"{where}: {OriginMismatchError(old.origin, new.origin)}")
+        raise ForeignCheckpointError(f"{where}: {OriginMismatchError(old.origin, new.origin)}", log_id=log_id)
     if old.size == 0:
         return  # every tree extends the empty one (and a proof from 0 is refused by policy)
     try:
@@ -315,5 +324,5 @@ def _check_extends(conn: Connection, ident: LogIdentity, log_id: str, new: Check
     except (ProofError, TreeError) as exc:
         raise InconsistentLogError(
             f"{where}: it is not consistent with the checkpoint signed at size {old.size} "
-            f"(root {old.root_hash.hex()}): {exc}; the stored tree was changed (run `revshare log audit`)"
-        ) from exc
+            f"(root {old.root_hash.hex()}): {exc}; the stored tree was changed (run `revshare log audit`)",
+            log_id=log_id) from exc
