@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.deploy import ALERTS, ALERTS_TEST, EXAMPLE_CONFIG, exported_series, promtool, unknown_references
+from tests.support.prometheus import ALERTS, ALERTS_TEST, EXAMPLE_CONFIG, exported_series, promtool, unknown_references
 
 # What issue 10 asks an operator to be told about, by the alert that says it.
 REQUIRED_ALERTS = {

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.deploy import (
+from tests.support.prometheus import (
     DASHBOARD,
     check_exprs_with_promtool,
     exported_series,

@@ -18,7 +18,7 @@ from prometheus_client import generate_latest
 from prometheus_client.metrics import MetricWrapperBase
 
 from revshare.metrics import Metrics
-from tests.deploy import ALERTS, family_labels, tool
+from tests.support.prometheus import ALERTS, family_labels, tool
 from tests.support.servers import free_port, running_gateway
 from tests.support.stub_gateway import BODY, stub_catalog, stub_upstream
 

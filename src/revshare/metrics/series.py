@@ -36,6 +36,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.registry import Collector
 
 __all__ = ["LATENCY_BUCKETS", "TOKEN_TIME_BUCKETS", "Metrics", "value_of"]
@@ -134,6 +135,18 @@ class Metrics:
         ):
             self.state.declare(name, documentation, labels)
         r.register(self.state)
+
+    def families(self) -> dict[str, tuple[str, tuple[str, ...]]]:
+        """Every family this gateway exports, with or without samples: name -> (type, label names).
+
+        Names are the families' (a counter without its `_total`, a histogram without `_bucket`)."""
+        found: dict[str, tuple[str, tuple[str, ...]]] = {}
+        for value in vars(self).values():
+            if isinstance(value, MetricWrapperBase):
+                found[value._name] = (value._type, tuple(value._labelnames))
+        for name, (_, labels, _) in self.state._gauges.items():
+            found[name] = ("gauge", labels)
+        return found
 
     def observe_state(self, name: str, reader: StateReader) -> None:
         """Register a scrape-time reader for one of the state gauges above."""
