@@ -143,7 +143,7 @@ class Metrics:
         found: dict[str, tuple[str, tuple[str, ...]]] = {}
         for value in vars(self).values():
             if isinstance(value, MetricWrapperBase):
-                found[value._name] = (value._type, tuple(value._labelnames))
+                found[value._name] = (str(value._type), tuple(value._labelnames))
         for name, (_, labels, _) in self.state._gauges.items():
             found[name] = ("gauge", labels)
         return found
