@@ -6,18 +6,20 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 
 from revshare import __version__
-from revshare.api import admin, log_routes, openai_routes
+from revshare.api import admin, health_routes, log_routes, openai_routes
 from revshare.api.errors import error_responses, install_error_handlers
 from revshare.api.limits import BodySizeLimit
+from revshare.api.metrics_routes import router as metrics_router
+from revshare.api.observe import Observe
 from revshare.config import Catalog
 from revshare.engines.base import Engine
 from revshare.ledger.store import Ledger
 from revshare.logstore.service import LogService
 from revshare.metrics import Metrics
-from revshare.serving.gateway import Gateway, open_gateway
+from revshare.serving.gateway import open_gateway
 
 __all__ = ["create_app"]
 
@@ -47,13 +49,8 @@ def create_app(catalog: Catalog, *, admin_token: str, ledger: Ledger | None = No
     app.include_router(openai_routes.router)
     app.include_router(admin.router)
     app.include_router(log_routes.router)
-
-    @app.get("/healthz", summary="Liveness and readiness")
-    async def healthz(request: Request) -> dict[str, Any]:
-        gateway: Gateway = request.app.state.gateway
-        return {"status": "ok", "version": __version__, "models": [m.id for m in gateway.catalog.models],
-                "records_appended": gateway.writer.appended,
-                "ledger": "ok" if gateway.writer.healthy else "unavailable", "ledger_backlog": gateway.writer.backlog}
+    app.include_router(metrics_router)
+    app.include_router(health_routes.router)
 
     # Every route can answer these (auth, validation, body size, ledger): say so in /openapi.json.
     common = {str(k): v for k, v in error_responses(400, 401, 403, 404, 413, 503).items()}
@@ -70,4 +67,6 @@ def create_app(catalog: Catalog, *, admin_token: str, ledger: Ledger | None = No
 
     app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(BodySizeLimit, max_bytes=catalog.server.max_body_bytes)
+    # Outermost (added last): it sees every request, 413s included.
+    app.add_middleware(Observe, metrics=metrics, access_log=catalog.server.access_log)
     return app

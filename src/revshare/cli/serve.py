@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import json
 import os
@@ -9,7 +10,7 @@ import secrets
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.text import Text
@@ -63,7 +64,18 @@ def serve(
         _, demo_key = ledger.create_key("demo", label="demo")
     _banner(catalog, host, port, demo_key, admin_token if generated_admin else None)
     uvicorn.run(create_app(catalog, admin_token=admin_token, ledger=ledger), host=host, port=port,
-                log_level=log_level, access_log=False)
+                log_level=log_level, access_log=False, log_config=_log_config(uvicorn.config.LOGGING_CONFIG))
+
+
+def _log_config(base: dict[str, Any]) -> dict[str, Any]:
+    """uvicorn's logging, plus revshare's access log (`server.access_log`): its lines as they are,
+    one a request, on standard output. uvicorn's own access log stays off: ours replaces it."""
+    config = copy.deepcopy(base)
+    config["formatters"]["revshare_access"] = {"format": "%(message)s"}
+    config["handlers"]["revshare_access"] = {"class": "logging.StreamHandler", "formatter": "revshare_access",
+                                             "stream": "ext://sys.stdout"}
+    config["loggers"]["revshare.access"] = {"handlers": ["revshare_access"], "level": "INFO", "propagate": False}
+    return config
 
 
 def _banner(catalog: Catalog, host: str, port: int, demo_key: str | None, admin_token: str | None) -> None:

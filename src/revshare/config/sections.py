@@ -73,6 +73,11 @@ class ServerConfig(_Strict):
     # rather than unmetered service. true serves anyway and writes the records when the ledger
     # is back (docs/RELIABILITY.md).
     fail_open: bool = False
+    # One access-log line per request on logger `revshare.access` (docs/OPERATIONS.md): `text`
+    # (key=value), `json`, or `off`. Never prompt or completion text, never a secret.
+    access_log: Literal["text", "json", "off"] = "text"
+    # GET /metrics is unauthenticated unless this names an environment variable holding a token.
+    metrics_token_env: str | None = None
 
 
 class LogConfig(_Strict):

@@ -9,6 +9,13 @@ The same batches carry each request's intent (`await writer.reserve(intent)`: bu
 reservation, idempotency claim, the row a crash leaves behind), so writing it costs a share of a
 commit, not a transaction of its own. A record handed over with `submit` (nobody waits for it)
 is never dropped on a write error: it is kept and retried every second until the ledger is back.
+
+The writer thread counts what each commit made durable, so every record is counted once, when
+its transaction commits, whichever way it came (`append`, `submit`, a retry): records committed,
+tokens by model and type, billed amount by model and currency, commit time and batch size. It
+counts a batch before waking its waiters, so a response's record is counted by the time the
+client has it. The backlog and the intents this process holds without a record yet are read at
+scrape time.
 """
 
 from __future__ import annotations
@@ -19,8 +26,9 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
@@ -29,6 +37,9 @@ from revshare.ledger.store import Ledger, LedgerError
 from revshare.metering.reservation import Final, Intent, IntentResult
 from revshare.metrics import Metrics
 from revshare.records.record import UsageRecord
+
+if TYPE_CHECKING:
+    from prometheus_client import Counter
 
 __all__ = ["GroupCommitWriter"]
 
@@ -68,6 +79,11 @@ class GroupCommitWriter:
         self._conn: Any = None
         self.batches = 0
         self.appended = 0
+        # Record ids whose intent committed and whose record has not: touched by the writer thread only.
+        self._intents: set[str] = set()
+        self._series: dict[tuple[str, str], tuple[Counter, Counter, Counter]] = {}
+        self.metrics.observe_state("revshare_ledger_backlog", self._backlog_state)
+        self.metrics.observe_state("revshare_ledger_intents_outstanding", self._intents_state)
 
     def start(self) -> None:
         if not self._started:
@@ -109,6 +125,13 @@ class GroupCommitWriter:
     def backlog(self) -> int:
         """Records waiting for the ledger to come back."""
         return len(self._backlog)
+
+    def _backlog_state(self) -> Iterable[tuple[tuple[str, ...], float]]:
+        # Queued for the next batch, plus what waits for the ledger to come back.
+        return (((), float(self._queue.qsize() + len(self._backlog))),)
+
+    def _intents_state(self) -> Iterable[tuple[tuple[str, ...], float]]:
+        return (((), float(len(self._intents))),)
 
     def close(self, timeout: float = 10.0) -> None:
         """Commit what is queued, then stop the thread."""
@@ -161,6 +184,7 @@ class GroupCommitWriter:
     def _commit(self, batch: list[_Pending]) -> None:
         records = [p for p in batch if p.record is not None]
         intents = [p for p in batch if p.intent is not None]
+        started = time.perf_counter()
         try:
             seqs, results = self._write(records, intents)
         except Exception as exc:  # the writer thread must outlive any failure (a driver's own errors too)
@@ -184,10 +208,47 @@ class GroupCommitWriter:
         self.healthy = True
         self.batches += 1
         self.appended += len(records)
+        # Counted before the waiters are woken: once a response is out its record is counted, and
+        # the event loop, once woken, does not wait on this thread for the GIL.
+        self._observe(time.perf_counter() - started, len(batch), records, intents, results)
         for p, seq in zip(records, seqs, strict=True):
             _notify(p, _resolve, seq)
         for p, result in zip(intents, results, strict=True):
             _notify(p, _resolve, result)
+
+    def _observe(self, seconds: float, size: int, records: list[_Pending], intents: list[_Pending],
+                 results: list[IntentResult]) -> None:
+        """Count what one commit made durable (writer thread): a few µs a batch, a fraction of one
+        a record (summed per model and currency in plain numbers first)."""
+        metrics = self.metrics
+        metrics.commit_seconds.observe(seconds)
+        metrics.commit_batch_size.observe(size)
+        for p, result in zip(intents, results, strict=True):
+            if result.ok:
+                self._intents.add(p.intent.record_id)  # type: ignore[union-attr]
+        if not records:
+            return
+        metrics.records_committed.inc(len(records))
+        sums: dict[tuple[str, str], list[Any]] = {}
+        for p in records:
+            record: UsageRecord = p.record  # type: ignore[assignment]
+            self._intents.discard(record.id)
+            row = sums.get((record.model, record.currency))
+            if row is None:
+                sums[(record.model, record.currency)] = [record.prompt_tokens, record.completion_tokens, record.amount]
+            else:
+                row[0] += record.prompt_tokens
+                row[1] += record.completion_tokens
+                row[2] += record.amount
+        for (model, currency), (prompt, completion, amount) in sums.items():
+            counters = self._series.get((model, currency))
+            if counters is None:
+                counters = self._series[(model, currency)] = (
+                    metrics.tokens.labels(model, "input"), metrics.tokens.labels(model, "output"),
+                    metrics.billed.labels(model, currency))
+            counters[0].inc(prompt)
+            counters[1].inc(completion)
+            counters[2].inc(float(amount))  # the Prometheus boundary: the ledger's Decimal stays the truth
 
     def _write(self, records: list[_Pending], intents: list[_Pending]) -> tuple[list[int], list[IntentResult]]:
         """One transaction on the writer's own DBAPI connection (no pool checkout per batch)."""

@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from anyio.to_thread import run_sync
 
@@ -18,9 +19,10 @@ from revshare.ledger.recovery import InstanceLease, resolve_orphans
 from revshare.ledger.store import ApiKey, Ledger, hash_secret
 from revshare.ledger.writer import GroupCommitWriter
 from revshare.metering.limits import RateLimiter
+from revshare.metering.refusal import Refusal, Refused
 from revshare.metrics import Metrics
 
-__all__ = ["Gateway", "KeyCache", "open_gateway"]
+__all__ = ["Gateway", "KeyCache", "ModelSeries", "open_gateway"]
 
 log = logging.getLogger("revshare")
 
@@ -49,6 +51,16 @@ class KeyCache:
         return key
 
 
+@dataclass(frozen=True, slots=True)
+class ModelSeries:
+    """One model's per-request series (duration, time to first token, time per output token),
+    looked up once: `labels()` costs more than a dict hit on every request."""
+
+    duration: Any
+    first_token: Any
+    per_token: Any
+
+
 @dataclass
 class Gateway:
     catalog: Catalog
@@ -60,10 +72,27 @@ class Gateway:
     lease: InstanceLease | None = None
     limiter: RateLimiter = field(default_factory=RateLimiter)
     metrics: Metrics = field(default_factory=Metrics)
+    _model_series: dict[str, ModelSeries] = field(default_factory=dict)
 
     @property
     def instance(self) -> str:
         return self.lease.instance if self.lease is not None else "gw_unleased"
+
+    def refuse(self, refusal: Refusal) -> Refused:
+        """The exception that refuses a request, counted by kind: every refusal of the serving
+        core is raised through here (`raise gateway.refuse(...)`), so revshare_refusals_total
+        counts each once."""
+        self.metrics.refusals.labels(refusal.kind.value).inc()
+        return Refused(refusal)
+
+    def model_series(self, model: str) -> ModelSeries:
+        series = self._model_series.get(model)
+        if series is None:
+            m = self.metrics
+            series = self._model_series[model] = ModelSeries(
+                m.request_duration.labels(model), m.time_to_first_token.labels(model),
+                m.time_per_output_token.labels(model))
+        return series
 
 
 @asynccontextmanager

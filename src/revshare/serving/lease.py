@@ -10,12 +10,21 @@ the budget reservation of the request's most cost, the idempotency claim, and th
 leaves behind. A ledger that cannot be written refuses the request here (fail closed), before the
 engine sees anything. `Lease.finish` turns the run's tokens into the record and what its
 transaction settles.
+
+Each request has an `Observation` (what the access log and the HTTP series need: who, which
+model, the record's id and outcome, tokens, first-chunk time). The API's middleware puts one in
+`OBSERVATION` before the route runs; the lease takes it (or makes its own) and fills it, and
+`Lease.finish` observes the request's duration and, for streams, time to first token and time per
+output token, once per record.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import time
+from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,12 +35,37 @@ from revshare.metering.admission import Ask, admit
 from revshare.metering.bound import Bound, budget_period, request_bound
 from revshare.metering.limits import LimitExceeded, Ticket
 from revshare.metering.meter import Admitted
-from revshare.metering.refusal import Refusal, RefusalKind, Refused
+from revshare.metering.refusal import Refusal, RefusalKind
 from revshare.metering.reservation import BudgetRow, Final, IdemClaim, IdemDone, Intent, to_units
 from revshare.records.record import Outcome, UsageRecord
-from revshare.serving.gateway import Gateway
+from revshare.serving.gateway import Gateway, ModelSeries
 
-__all__ = ["IdempotencyConflict", "Lease", "body_hash", "lease_request", "open_lease"]
+__all__ = ["OBSERVATION", "IdempotencyConflict", "Lease", "Observation", "body_hash", "lease_request", "open_lease"]
+
+
+@dataclass(slots=True)
+class Observation:
+    """What one request's access-log line and HTTP series need; filled as the request goes.
+
+    Never prompt or completion text, never a secret. Times are `time.perf_counter()` values.
+    `leased` is true while a lease is open and has no record yet; `on_finish`, when the HTTP
+    exchange ended before that (a stream whose client left), is called once the record is made.
+    """
+
+    start: float
+    customer: str | None = None
+    key_id: str | None = None
+    model: str | None = None
+    record_id: str | None = None
+    outcome: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    first_chunk: float | None = None
+    leased: bool = False
+    on_finish: Callable[[Observation], None] | None = None
+
+
+OBSERVATION: ContextVar[Observation | None] = ContextVar("revshare_observation", default=None)
 
 
 class IdempotencyConflict(Exception):
@@ -53,6 +87,8 @@ class Lease:
     ticket: Ticket | None
     budgets: tuple[BudgetRow, ...]
     written: bool  # the intent is in the ledger
+    obs: Observation
+    series: ModelSeries
     capture: list[bytes] | None = None  # an idempotent stream's events, to replay
     finished: bool = field(default=False)
 
@@ -61,13 +97,35 @@ class Lease:
         record = self.admitted.finish(meter, outcome, error_code)
         if self.ticket is not None:
             self.ticket.settle(meter.prompt_tokens + meter.completion_tokens)
+        if not self.finished:  # a second finish (the ledger failed) replaces the record: time it once
+            self._observe_times(meter.completion_tokens)
         self.finished = True
+        self._observe_record(record)
         idem = None
         if self.admitted.idempotency_key is not None and self.written:
             idem = IdemDone(self.admitted.customer, self.admitted.idempotency_key, status, response)
         budgets = tuple((b.scope, b.period) for b in self.budgets) if self.written else ()
         charged = to_units(record.amount) if budgets else 0
         return record, Final(record.id, self.bound.units if budgets else 0, charged, budgets, idem)
+
+    def _observe_times(self, completion_tokens: int) -> None:
+        obs, series = self.obs, self.series
+        end = time.perf_counter()
+        series.duration.observe(end - obs.start)
+        first = obs.first_chunk
+        if first is not None:
+            series.first_token.observe(first - obs.start)
+            if completion_tokens > 1:
+                series.per_token.observe((end - first) / (completion_tokens - 1))
+
+    def _observe_record(self, record: UsageRecord) -> None:
+        obs = self.obs
+        obs.record_id, obs.outcome = record.id, record.outcome.value
+        obs.prompt_tokens, obs.completion_tokens = record.prompt_tokens, record.completion_tokens
+        obs.leased = False
+        done, obs.on_finish = obs.on_finish, None
+        if done is not None:
+            done(obs)
 
 
 def _subjects(gateway: Gateway, admitted: Admitted) -> list[tuple[str, Limits]]:
@@ -88,14 +146,17 @@ def _take_limits(gateway: Gateway, subjects: list[tuple[str, Limits]], tokens: i
     try:
         return gateway.limiter.acquire(limited, tokens)
     except LimitExceeded as exc:
-        raise Refused(Refusal(RefusalKind.RATE_LIMITED, exc.message, retry_after=exc.retry_after)) from None
+        raise gateway.refuse(Refusal(RefusalKind.RATE_LIMITED, exc.message, retry_after=exc.retry_after)) from None
 
 
 async def lease_request(gateway: Gateway, ask: Ask, body: Any, body_digest: str | None) -> Lease:
     """Admit a request and open its lease. `body` is the parsed request (messages or prompt)."""
+    obs = OBSERVATION.get()
+    if obs is not None:
+        obs.customer, obs.key_id, obs.model = ask.customer, ask.key_id, ask.model[:128]
     admitted = admit(gateway.catalog, gateway.engines, ask)
     if isinstance(admitted, Refusal):
-        raise Refused(admitted)
+        raise gateway.refuse(admitted)
     bound = request_bound(body, admitted.model.context_length, ask.max_tokens, admitted.price)
     return await open_lease(gateway, admitted, bound, body_digest)
 
@@ -113,15 +174,18 @@ async def open_lease(gateway: Gateway, admitted: Admitted, bound: Bound, body_di
         claim = IdemClaim(admitted.customer, admitted.idempotency_key, body_digest)
     intent = Intent(admitted.record_id, gateway.instance, bound.units, budgets, _request_json(admitted), claim)
     fail_open = gateway.catalog.server.fail_open
+    obs = _observation(admitted)
     try:
         result = await gateway.writer.reserve(intent)
     except LedgerError:
         if fail_open:
-            return Lease(admitted, bound, ticket, budgets, written=False)
+            obs.leased = True
+            return Lease(admitted, bound, ticket, budgets, False, obs, gateway.model_series(admitted.model.id))
         if ticket is not None:
             ticket.settle(0)
-        raise Refused(Refusal(RefusalKind.LEDGER_UNAVAILABLE,
-                              "the usage ledger cannot be written; the request was not run", retry_after=1)) from None
+        raise gateway.refuse(Refusal(RefusalKind.LEDGER_UNAVAILABLE,
+                                     "the usage ledger cannot be written; the request was not run",
+                                     retry_after=1)) from None
     except BaseException:
         if ticket is not None:
             ticket.settle(0)
@@ -131,12 +195,24 @@ async def open_lease(gateway: Gateway, admitted: Admitted, bound: Bound, body_di
             ticket.settle(0)
         if result.refused_by == "idempotency":
             raise IdempotencyConflict()
-        raise Refused(Refusal(
+        raise gateway.refuse(Refusal(
             RefusalKind.BUDGET_EXCEEDED,
             f"the budget of {result.refused_by} cannot cover this request (its most cost, prompt plus max_tokens "
             "at the current price, is reserved before it runs); lower max_tokens or raise the budget"))
     capture: list[bytes] | None = [] if claim is not None and admitted.stream else None
-    return Lease(admitted, bound, ticket, budgets, written=True, capture=capture)
+    obs.leased = True
+    return Lease(admitted, bound, ticket, budgets, True, obs, gateway.model_series(admitted.model.id),
+                 capture=capture)
+
+
+def _observation(admitted: Admitted) -> Observation:
+    """This request's observation (the middleware's, or a new one when there is none: the
+    duration then starts at the lease), filled with who and what."""
+    obs = OBSERVATION.get()
+    if obs is None:
+        obs = Observation(time.perf_counter())
+    obs.customer, obs.key_id, obs.model = admitted.customer, admitted.key_id, admitted.model.id
+    return obs
 
 
 def _request_json(a: Admitted) -> dict[str, Any]:

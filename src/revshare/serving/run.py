@@ -8,6 +8,9 @@ idempotent response, before the response is complete: a non-streaming body is re
 stream's final events are sent, only once it committed. A client that goes away mid-stream still
 gets its record (outcome `client_disconnect`). How bodies, errors and events are written on the
 wire is the caller's (`Wire`, implemented by the API), so this room holds no HTTP.
+
+Engine failures are counted here, where they are caught (revshare_engine_errors_total, by the
+EngineError class); a stream's first chunk is timed here for its time to first token.
 """
 
 from __future__ import annotations
@@ -19,7 +22,14 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
-from revshare.engines.base import Engine, EngineError, EngineRejected, GenerationRequest, UsageMeter
+from revshare.engines.base import (
+    Engine,
+    EngineError,
+    EngineRejected,
+    EngineUnavailable,
+    GenerationRequest,
+    UsageMeter,
+)
 from revshare.ledger.store import LedgerError
 from revshare.metering.refusal import Refusal, RefusalKind, Refused
 from revshare.records.record import Outcome
@@ -69,8 +79,8 @@ def usage_of(meter: UsageMeter) -> dict[str, Any]:
 def _engine(gateway: Gateway, lease: Lease) -> Engine:
     engine = gateway.engines.get(lease.admitted.model.engine)
     if engine is None:
-        raise Refused(Refusal(RefusalKind.ENGINE_UNAVAILABLE,
-                              f"engine {lease.admitted.model.engine!r} is not available"))
+        raise gateway.refuse(Refusal(RefusalKind.ENGINE_UNAVAILABLE,
+                                     f"engine {lease.admitted.model.engine!r} is not available"))
     return engine
 
 
@@ -86,8 +96,8 @@ async def _record(gateway: Gateway, lease: Lease, meter: UsageMeter, outcome: Ou
         # The client gets a refusal: keep the record, uncharged, and release what it held; the
         # writer retries it until the ledger is back.
         gateway.writer.submit(*lease.finish(meter, Outcome.ENGINE_ERROR, "ledger_unavailable"))
-        raise Refused(Refusal(RefusalKind.LEDGER_UNAVAILABLE,
-                              "the usage ledger is unavailable; the request was not completed")) from exc
+        raise gateway.refuse(Refusal(RefusalKind.LEDGER_UNAVAILABLE,
+                                     "the usage ledger is unavailable; the request was not completed")) from exc
 
 
 def _abandon(gateway: Gateway, lease: Lease, meter: UsageMeter, cancelled: bool) -> None:
@@ -97,7 +107,14 @@ def _abandon(gateway: Gateway, lease: Lease, meter: UsageMeter, cancelled: bool)
         gateway.writer.submit(*lease.finish(meter, outcome, "" if cancelled else "internal_error"))
 
 
+def _count_engine_error(gateway: Gateway, lease: Lease, exc: EngineError) -> None:
+    kind = "rejected" if isinstance(exc, EngineRejected) else (
+        "unavailable" if isinstance(exc, EngineUnavailable) else "error")
+    gateway.metrics.engine_errors.labels(lease.admitted.model.engine, kind).inc()
+
+
 async def _record_failure(gateway: Gateway, lease: Lease, meter: UsageMeter, exc: EngineError, wire: Wire) -> None:
+    _count_engine_error(gateway, lease, exc)
     outcome = Outcome.REJECTED if isinstance(exc, EngineRejected) else Outcome.ENGINE_ERROR
     status, body = wire.error(exc)
     await _record(gateway, lease, meter, outcome, exc.code, status, body)
@@ -155,6 +172,8 @@ async def run_stream(gateway: Gateway, lease: Lease, params: dict[str, Any], wir
     except Exception:
         _abandon(gateway, lease, meter, cancelled=False)
         raise
+    if first is not None:
+        lease.obs.first_chunk = time.perf_counter()
     return _events(gateway, lease, meter, chunks, first, wire, wants_usage)
 
 
@@ -180,6 +199,7 @@ async def _events(gateway: Gateway, lease: Lease, meter: UsageMeter, chunks: Asy
                 pending = None
         outcome = Outcome.OK
     except EngineError as exc:
+        _count_engine_error(gateway, lease, exc)
         outcome, error_code = Outcome.ENGINE_ERROR, exc.code
         event = wire.stream_error(exc)
         stored = b"".join([*(capture or []), event]).decode() if capture is not None else None
