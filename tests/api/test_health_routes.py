@@ -8,9 +8,8 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
 
-from tests.support.databases import PG_ADMIN_URL, postgres_database
+from tests.support.databases import postgres_database, set_connections
 from tests.support.servers import ServerThread, running_gateway, upstream_stub_app
 from tests.support.stub_gateway import BODY, stub_catalog, stub_upstream
 
@@ -58,17 +57,6 @@ def test_healthz_keeps_its_liveness_body(sqlite_url: str) -> None:
         assert set(body) == {"status", "version", "models", "records_appended", "ledger", "ledger_backlog"}
 
 
-def _set_connections(url: str, allowed: bool) -> None:
-    name = url.rsplit("/", 1)[1]
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {"true" if allowed else "false"}'))
-        if not allowed:
-            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
-                         {"n": name})
-    admin.dispose()
-
-
 @pytest.mark.postgres
 def test_readyz_names_the_ledger_while_it_refuses_writes() -> None:
     with postgres_database() as url, stub_upstream() as base, running_gateway(stub_catalog(base), url) as gw:
@@ -76,7 +64,7 @@ def test_readyz_names_the_ledger_while_it_refuses_writes() -> None:
         # one request first: the key is then cached, so the next one reaches the ledger's writer
         assert httpx.post(gw.url + "/v1/chat/completions", json=BODY, headers=h, timeout=30).status_code == 200
         assert readyz(gw.url)[0] == 200
-        _set_connections(url, allowed=False)
+        set_connections(url, allowed=False)
         try:
             # the writer learns the ledger is away from the write that fails (fail closed: 503)
             r = httpx.post(gw.url + "/v1/chat/completions", json=BODY, headers=h, timeout=30)
@@ -86,7 +74,7 @@ def test_readyz_names_the_ledger_while_it_refuses_writes() -> None:
             assert "cannot be written" in body["checks"]["ledger"]
             assert body["checks"]["engine:stub"] == "ok"
         finally:
-            _set_connections(url, allowed=True)
+            set_connections(url, allowed=True)
         deadline = time.monotonic() + DEADLINE_S
         while httpx.post(gw.url + "/v1/chat/completions", json=BODY, headers=h, timeout=30).status_code != 200:
             assert time.monotonic() < deadline, "the ledger never came back"

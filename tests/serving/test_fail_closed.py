@@ -7,22 +7,10 @@ import time
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
 
-from tests.support.databases import PG_ADMIN_URL, postgres_database
+from tests.support.databases import postgres_database, set_connections
 from tests.support.servers import running_gateway
 from tests.support.stub_gateway import BODY, count_rows, stub_catalog, stub_upstream
-
-
-def _set_connections(url: str, allowed: bool) -> None:
-    name = url.rsplit("/", 1)[1]
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {"true" if allowed else "false"}'))
-        if not allowed:
-            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
-                         {"n": name})
-    admin.dispose()
 
 
 @pytest.mark.postgres
@@ -31,7 +19,7 @@ def test_an_unwritable_ledger_gives_503_then_service_resumes() -> None:
             running_gateway(stub_catalog(base, budget="10"), url) as gw:
         h = {"Authorization": f"Bearer {gw.keys['demo']}"}
         assert httpx.post(gw.url + "/v1/chat/completions", json=BODY, headers=h, timeout=30).status_code == 200
-        _set_connections(url, allowed=False)
+        set_connections(url, allowed=False)
         try:
             for body in (BODY, {**BODY, "stream": True}):
                 r = httpx.post(gw.url + "/v1/chat/completions", json=body, headers=h, timeout=30)
@@ -40,7 +28,7 @@ def test_an_unwritable_ledger_gives_503_then_service_resumes() -> None:
             health = httpx.get(gw.url + "/healthz", timeout=10).json()
             assert health["ledger"] == "unavailable"
         finally:
-            _set_connections(url, allowed=True)
+            set_connections(url, allowed=True)
         deadline = time.monotonic() + 10
         while True:
             r = httpx.post(gw.url + "/v1/chat/completions", json=BODY, headers=h, timeout=30)
