@@ -41,7 +41,9 @@ class Seen:
 async def _streams(base: str, key: str, seen: list[Seen], proc: subprocess.Popen[bytes]) -> None:
     async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=STREAMS)) as client:
         async def one(i: int) -> None:
-            await asyncio.sleep(i * 0.005)  # staggered, so some finish while others run
+            # Starts spread over 2 s and each stream at least 1 s long (20 tokens, 50 ms apart): when a
+            # quarter have finished, the last quarter cannot have, however the commits batch.
+            await asyncio.sleep(i * 0.01)
             try:
                 async with client.stream("POST", base + "/v1/chat/completions",
                                          json={**BODY, "stream": True, "max_tokens": 20},
@@ -63,7 +65,7 @@ async def _streams(base: str, key: str, seen: list[Seen], proc: subprocess.Popen
 
 @pytest.mark.parametrize("db", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_kill_9_mid_stream_loses_and_doubles_nothing(db: str, tmp_path: Path) -> None:
-    with stub_upstream(tokens=20, delay_s=0.03) as upstream:
+    with stub_upstream(tokens=20, delay_s=0.05) as upstream:
         if db == "sqlite":
             _run(f"sqlite:///{tmp_path / 'ledger.db'}", upstream, tmp_path)
         else:
