@@ -14,7 +14,6 @@ import httpx
 import pytest
 
 from revshare.ledger.recovery import INTERRUPTED
-from revshare.ledger.store import Ledger
 from revshare.metering.reservation import to_units
 from revshare.records.record import Outcome
 from tests.support.databases import postgres_database
@@ -23,10 +22,9 @@ from tests.support.stub_gateway import (
     BODY,
     budget_row,
     count_rows,
+    serve_setup,
     start_gateway,
-    stub_catalog_dict,
     stub_upstream,
-    to_toml,
 )
 
 STREAMS = 200
@@ -74,13 +72,7 @@ def test_kill_9_mid_stream_loses_and_doubles_nothing(db: str, tmp_path: Path) ->
 
 
 def _run(url: str, upstream: str, tmp_path: Path) -> None:
-    raw = stub_catalog_dict(upstream, budget="1000")
-    raw["server"]["data_dir"] = str(tmp_path / "data")
-    config = tmp_path / "revshare.toml"
-    config.write_text(to_toml(raw))
-    ledger = Ledger(url)
-    ledger.migrate()
-    _, key = ledger.create_key("demo", "crash")
+    config, ledger, key = serve_setup(tmp_path, url, upstream, "crash", budget="1000")
     port, log = free_port(), tmp_path / "gateway.log"
     proc = start_gateway(config, url, port, log)
     seen = [Seen() for _ in range(STREAMS)]

@@ -11,11 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from revshare.ledger.store import Ledger
 from tests.metrics.scrape import scrape_until, total
 from tests.support.paths import REPO
 from tests.support.servers import free_port
-from tests.support.stub_gateway import BODY, start_gateway, stub_catalog_dict, stub_upstream, to_toml
+from tests.support.stub_gateway import BODY, serve_setup, start_gateway, stub_upstream
 
 
 def test_serve_with_a_multiprocess_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -27,13 +26,7 @@ def test_serve_with_a_multiprocess_dir(tmp_path: Path, monkeypatch: pytest.Monke
                     "Metrics().records_committed.inc(5)"], check=True, env={**os.environ, "PYTHONPATH": str(REPO / "src")})
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     with stub_upstream() as base:
-        raw = stub_catalog_dict(base)
-        raw["server"]["data_dir"] = str(tmp_path / "data")
-        config = tmp_path / "revshare.toml"
-        config.write_text(to_toml(raw))
-        ledger = Ledger(url)
-        ledger.migrate()
-        _, key = ledger.create_key("demo", "mp")
+        config, ledger, key = serve_setup(tmp_path, url, base, "mp")
         port, log = free_port(), tmp_path / "gateway.log"
         proc = start_gateway(config, url, port, log)
         try:

@@ -21,11 +21,10 @@ from tests.support.stub_gateway import (
     BODY,
     budget_row,
     count_rows,
+    serve_setup,
     start_gateway,
     stub_catalog,
-    stub_catalog_dict,
     stub_upstream,
-    to_toml,
 )
 
 BUDGET = "0.0002"  # 200,000 units; each request reserves 5,400 (26 prompt + 7 completion) and costs 3,800
@@ -89,13 +88,7 @@ def test_two_gateways_on_one_postgres_ledger_never_overrun_a_budget() -> None:
 def test_two_gateway_processes_on_one_postgres_ledger_never_overrun_a_budget(tmp_path: Path) -> None:
     """The same, with two `revshare serve` processes (not two apps in one process)."""
     with postgres_database() as url, stub_upstream() as base:
-        raw = stub_catalog_dict(base, budget=BUDGET)
-        raw["server"]["data_dir"] = str(tmp_path / "data")  # replicas share the host's keys
-        config = tmp_path / "revshare.toml"
-        config.write_text(to_toml(raw))
-        ledger = Ledger(url)
-        ledger.migrate()
-        _, key = ledger.create_key("demo", "test")
+        config, ledger, key = serve_setup(tmp_path, url, base, "test", budget=BUDGET)
         ports = [free_port(), free_port()]
         procs = [start_gateway(config, url, port, tmp_path / f"gw{i}.log") for i, port in enumerate(ports)]
         try:

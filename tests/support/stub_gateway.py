@@ -86,6 +86,21 @@ def to_toml(raw: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def serve_setup(tmp_path: Path, url: str, upstream: str, label: str, **customer: Any) -> tuple[Path, Any, str]:
+    """What `revshare serve` processes need: the stub catalog written as TOML (every process sharing
+    one data dir, so replicas share the host's keys), the migrated ledger, and a demo key."""
+    from revshare.ledger.store import Ledger
+
+    raw = stub_catalog_dict(upstream, **customer)
+    raw["server"]["data_dir"] = str(tmp_path / "data")
+    config = tmp_path / "revshare.toml"
+    config.write_text(to_toml(raw))
+    ledger = Ledger(url)
+    ledger.migrate()
+    _, key = ledger.create_key("demo", label)
+    return config, ledger, key
+
+
 def start_gateway(config: Path, url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
     """`revshare serve` in a process of its own, returned once /healthz answers."""
     env = {**os.environ, "REVSHARE_DATABASE_URL": url, "REVSHARE_ADMIN_TOKEN": "rsa_crash_test",
