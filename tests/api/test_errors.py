@@ -59,7 +59,7 @@ GOOD = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_to
     ({**GOOD, "temperature": 3}, "temperature"),
     ({**GOOD, "messages": []}, "messages"),
     ({**GOOD, "messages": "hello"}, "messages"),
-    ({**GOOD, "messages": [{"role": "wizard", "content": "x"}]}, "messages.0.role"),
+    ({**GOOD, "messages": [{"role": "wizard", "content": "x"}]}, "messages[0].role"),
     ({**GOOD, "n": 2}, "n"),
     ({**GOOD, "stream": "yes please"}, "stream"),
     ({**GOOD, "frobnicate": True}, "frobnicate"),

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from revshare.api.auth import gateway_of, require_admin
+from revshare.api.protocol import INT64_MAX
 from revshare.instants import format_instant
 
 __all__ = ["router"]
@@ -36,7 +37,7 @@ async def keys(request: Request, customer: str | None = None) -> dict[str, Any]:
 async def records(
     request: Request,
     customer: str | None = None,
-    after_seq: Annotated[int, Query(ge=0)] = 0,
+    after_seq: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
 ) -> dict[str, Any]:
     ledger = gateway_of(request).ledger

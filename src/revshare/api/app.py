@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from revshare import __version__
 from revshare.api import admin, health_routes, log_routes, openai_routes
-from revshare.api.errors import error_responses, install_error_handlers
+from revshare.api.errors import Unhandled, error_responses, install_error_handlers
 from revshare.api.limits import BodySizeLimit
 from revshare.api.metrics_routes import router as metrics_router
 from revshare.api.observe import Observe
@@ -66,6 +66,8 @@ def create_app(catalog: Catalog, *, admin_token: str, ledger: Ledger | None = No
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    # Innermost: a bug's 500 is answered here, and the connection stays open.
+    app.add_middleware(Unhandled)
     app.add_middleware(BodySizeLimit, max_bytes=catalog.server.max_body_bytes)
     # Outermost (added last): it sees every request, 413s included.
     app.add_middleware(Observe, metrics=metrics, access_log=catalog.server.access_log)

@@ -6,14 +6,18 @@ with a clear message; nothing below the HTTP layer ever turns into a 500 with a 
     Refused (a domain refusal)   -> REFUSAL_STATUS[kind]           (metering.refusal)
     EngineError and subclasses   -> ENGINE_ERROR_STATUS by class   (engines translate aiohttp, llama.cpp)
     SQLAlchemyError (foreign)    -> 503 ledger_unavailable, Retry-After: 1
-    RequestValidationError       -> 400 naming the parameter
-    anything else                -> 500 internal_error, logged, never charged
+    RequestValidationError       -> 400 naming the parameter OpenAI-style (`messages[0].content`)
+    anything else                -> 500 internal_error, logged, never charged (`Unhandled`: the
+                                    connection stays open)
+
+Every message and param is sent as UTF-8 text: a lone surrogate a client wrote is escaped.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -21,13 +25,15 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from revshare.api.protocol import WireError
 from revshare.engines.base import EngineError, EngineRejected, EngineUnavailable
 from revshare.metering.refusal import Refusal, RefusalKind, Refused
 
-__all__ = ["ENGINE_ERROR_STATUS", "REFUSAL_STATUS", "ApiError", "engine_error_body", "engine_error_status",
-           "error_body",
-           "error_responses", "install_error_handlers", "refusal_body", "refusal_response"]
+__all__ = ["ENGINE_ERROR_STATUS", "REFUSAL_STATUS", "ApiError", "Unhandled", "engine_error_body",
+           "engine_error_status", "error_body", "error_responses", "install_error_handlers", "param_path",
+           "printable", "refusal_body", "refusal_response"]
 
 log = logging.getLogger("revshare.api")
 
@@ -76,6 +82,7 @@ _DESCRIPTIONS = {
     404: "No such model, route or object",
     409: "A request with this Idempotency-Key is still running",
     413: "Request body too large",
+    415: "The body is not sent as JSON (Content-Type: application/json)",
     422: "Idempotency-Key reused with a different body",
     429: "A rate limit was reached; see Retry-After",
     502: "The upstream engine failed",
@@ -130,9 +137,9 @@ class ApiError(Exception):
 def error_body(status: int, message: str, code: str | None = None, param: str | None = None) -> dict[str, Any]:
     return {
         "error": {
-            "message": message,
+            "message": printable(message),
             "type": _TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error"),
-            "param": param,
+            "param": None if param is None else printable(param),
             "code": code,
         }
     }
@@ -164,21 +171,132 @@ def error_response(
     return JSONResponse(error_body(status, message, code, param), status_code=status, headers=headers)
 
 
+def param_path(parts: Sequence[str | int]) -> str | None:
+    """An OpenAI-style parameter name: `messages[0].content`. Text that cannot be UTF-8 is escaped."""
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + printable(part)
+    return out or None
+
+
+def printable(text: str) -> str:
+    """`text` as it was, except lone surrogates (which UTF-8 cannot carry) written as `\\udxxx`."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+_SOURCES = ("body", "query", "path", "header", "cookie")
+_MISSING = object()
+
+
+def _located(error: Any, body: Any) -> list[str | int]:
+    """The parts of a pydantic location that name something in the input.
+
+    Pydantic puts the members of a union in the location too (`str`, `list[...]`, the role of a
+    message, the type of a content part), and a member's tag can also be a key (`text` of a text
+    part). The path kept is the one through the client's own body that reaches the value the
+    error is about (for a missing field: the object that lacks it)."""
+    loc = list(error.get("loc", ()))
+    if loc and loc[0] in _SOURCES:
+        source, loc = loc[0], loc[1:]
+        if source != "body":
+            return loc
+    missing = error.get("type") == "missing" and bool(loc)
+    walk = loc[:-1] if missing else loc
+    target = error.get("input")
+    path = _path_to(body, walk, target)
+    if path is None:  # not found by identity: every part that is a key or an index
+        path = _path_to(body, walk, None, greedy=True) or []
+    return [*path, loc[-1]] if missing else path
+
+
+def _path_to(node: Any, loc: list[Any], target: Any, greedy: bool = False) -> list[str | int] | None:
+    if not loc:
+        return [] if greedy or node is target else None
+    part, rest = loc[0], loc[1:]
+    child: Any = _MISSING
+    if isinstance(node, dict) and isinstance(part, str):
+        child = node.get(part, _MISSING)
+    elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        child = node[part]
+    if child is not _MISSING:
+        below = _path_to(child, rest, target, greedy)
+        if below is not None:
+            return [part, *below]
+    return _path_to(node, rest, target, greedy)  # a union member's tag
+
+
+_WORDS = (("a valid dictionary or object to extract fields from", "an object"), ("a valid dictionary", "an object"),
+          ("a valid list", "an array"), ("a valid string", "a string"), ("a valid integer", "an integer"),
+          ("a valid boolean", "a boolean"), ("a valid number", "a number"))
+
+
+def _expected(messages: list[str]) -> str:
+    """Pydantic's 'Input should be a valid list' (one per union member) -> 'expected an array or ...'."""
+    wanted = []
+    for message in messages:
+        text = message.removeprefix("Input should be ")
+        for pydantic_words, ours in _WORDS:
+            text = text.replace(pydantic_words, ours)
+        wanted.append(text)
+    return "expected " + " or ".join(dict.fromkeys(wanted))
+
+
+def _mismatch(error: Any) -> bool:
+    """An error saying the input is not of a type (or one of the values) a union member takes."""
+    kind = str(error.get("type", ""))
+    return kind.endswith("_type") or kind == "literal_error"
+
+
+def _rank(error: Any) -> int:
+    """Among errors at one depth: a wrong value of a literal (a part's `type`) tells the most, then
+    what was wrong inside a member of the right type, and "not a string" from other members least."""
+    kind = str(error.get("type", ""))
+    return 0 if kind == "literal_error" else 2 if kind.endswith("_type") else 1
+
+
 def _validation_message(exc: RequestValidationError) -> tuple[str, str | None, str]:
-    errors = exc.errors()
+    errors = list(exc.errors())
     if not errors:
         return "invalid request body", None, "invalid_request"
-    first = errors[0]
-    loc = [str(x) for x in first.get("loc", ()) if x != "body"]
-    param = ".".join(loc) or None
+    body = exc.body
+    # The deepest error is the most specific (a union reports one error per member), and one about
+    # the member the input's type matched says more than "should be a string" from the others.
+    located = [(_located(e, body), e) for e in errors]
+    parts, first = min(located, key=lambda pe: (-len(pe[0]), _rank(pe[1])))
     kind = first.get("type", "")
+    ctx = first.get("ctx") or {}
+    cause = ctx.get("error")
+    if isinstance(cause, WireError):
+        param = param_path([*parts, cause.param])
+        return str(cause), param, cause.code
+    if kind in ("union_tag_not_found", "union_tag_invalid"):
+        field = str(ctx.get("discriminator", "")).strip("'")
+        param = param_path([*parts, field])
+        if kind == "union_tag_not_found":
+            return f"missing required parameter: {param!r}", param, "missing_required_parameter"
+        return (f"invalid value for {param!r}: {printable(str(ctx.get('tag')))!r} is not one of "
+                f"{ctx.get('expected_tags')}"), param, "invalid_value"
+    param = param_path(parts)
     if kind == "json_invalid":
         return "the request body is not valid JSON", None, "invalid_json"
+    if param is None and kind in ("model_type", "model_attributes_type", "dict_type"):
+        return "the request body must be a JSON object", None, "invalid_value"
     if kind == "missing":
         return f"missing required parameter: {param!r}", param, "missing_required_parameter"
     if kind == "extra_forbidden":
         return f"unrecognized request argument supplied: {param}", param, "unknown_parameter"
-    message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    same = [str(e.get("msg", "")) for p, e in located if p == parts and _mismatch(e)] if _mismatch(first) else []
+    if same and all(m.startswith("Input should be ") for m in same):
+        message = _expected(same)
+    else:
+        message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
     if param:
         message = f"invalid value for {param!r}: {message}"
     return message, param, "invalid_value"
@@ -221,6 +339,43 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        # A bug of ours, never the client's fault: say so without leaking internals.
-        log.exception("unhandled error")
-        return error_response(500, "internal error; the request was not charged", "internal_error")
+        # Reached only by a bug in a middleware (`Unhandled` answers the app's own): Starlette
+        # re-raises after this answer, and the server then drops the connection.
+        log.error("unhandled error in a middleware", exc_info=exc)
+        return _internal_error()
+
+
+def _internal_error() -> JSONResponse:
+    # A bug of ours, never the client's fault: say so without leaking internals.
+    return error_response(500, "internal error; the request was not charged", "internal_error")
+
+
+class Unhandled:
+    """The last answer for a bug of ours: a logged 500, on a connection kept alive.
+
+    Starlette's own catch-all (`ServerErrorMiddleware`) re-raises once it has answered, and uvicorn
+    then resets the keep-alive connection, so a client's next pooled request fails. Here the
+    exception ends with its answer. A response already started (a stream) cannot be turned into an
+    error: that one is re-raised, and closing the connection is how the client learns of it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception as exc:
+            if started:
+                raise
+            log.error("unhandled error", exc_info=exc)
+            await _internal_error()(scope, receive, send)

@@ -1,14 +1,31 @@
-"""Request body size limit, enforced before any parsing (413 with an OpenAI-shaped body)."""
+"""Limits on request bodies: their size before any parsing, then a strict JSON parse.
+
+    BodySizeLimit            ASGI middleware: at most `server.max_body_bytes` are read (413 past it)
+    json_body(body, type)    the body as JSON, or an `ApiError` saying what is wrong with it
+
+`json_body` refuses what `json.loads` lets through and OpenAI does not: a body not sent as
+`application/json` (415), bytes that are not UTF-8, duplicate keys, `NaN` and `Infinity`, numbers
+too large for a float, nesting deeper than `MAX_JSON_DEPTH`, and strings holding a lone UTF-16
+surrogate (`"\\ud800"`: JSON can spell it, no UTF-8 text can hold it).
+"""
 
 from __future__ import annotations
 
+import email.message
+import functools
 import json
+import math
+import re
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from revshare.api.errors import error_body
+from revshare.api.errors import ApiError, error_body, param_path
 
-__all__ = ["BodySizeLimit"]
+__all__ = ["MAX_JSON_DEPTH", "BodySizeLimit", "json_body"]
+
+MAX_JSON_DEPTH = 64
+_ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 class BodySizeLimit:
@@ -61,3 +78,97 @@ class BodySizeLimit:
             (b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
             (b"connection", b"close")]})
         await send({"type": "http.response.body", "body": payload})
+
+
+def json_body(body: bytes, content_type: str | None) -> Any:
+    """The request body parsed as JSON, strictly; an `ApiError` (415 or 400) says what is wrong."""
+    if not _is_json(content_type):
+        got = f"the request has {content_type!r}" if content_type else "the request has none"
+        raise ApiError(415, f"send the body as JSON with 'Content-Type: application/json' ({got})",
+                       code="unsupported_media_type")
+    if not body.strip():
+        raise _invalid_json("the request body is empty; send a JSON object")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _invalid_json(f"the request body is not UTF-8 (byte {exc.start} is 0x{body[exc.start]:02x})") from None
+    try:
+        value = json.loads(text, object_pairs_hook=_object, parse_constant=_constant, parse_float=_float)
+    except RecursionError:
+        raise _invalid_json(f"the request body is nested too deeply (at most {MAX_JSON_DEPTH} levels)") from None
+    except json.JSONDecodeError as exc:
+        raise _invalid_json(f"the request body is not valid JSON: {exc.msg} (line {exc.lineno}, column "
+                            f"{exc.colno})") from None
+    except ValueError as exc:  # an integer of more than 4300 digits
+        raise _invalid_json(f"the request body is not valid JSON: {exc}") from None
+    if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH or _ESCAPED_SURROGATE.search(body):
+        _check_tree(value)
+    return value
+
+
+@functools.lru_cache(maxsize=64)  # clients send a handful of spellings; parsing one costs 5 µs
+def _is_json(content_type: str | None) -> bool:
+    if not content_type:
+        return False
+    message = email.message.Message()
+    message["content-type"] = content_type
+    subtype = message.get_content_subtype()
+    return message.get_content_maintype() == "application" and (subtype == "json" or subtype.endswith("+json"))
+
+
+def _invalid_json(message: str) -> ApiError:
+    return ApiError(400, message, code="invalid_json")
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _invalid_json(f"the key {key!r} appears twice in one object of the request body")
+            seen.add(key)
+    return value
+
+
+def _constant(name: str) -> Any:
+    raise _invalid_json(f"{name} is not a JSON number")
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _invalid_json(f"the number {text} is too large")
+    return value
+
+
+def _check_tree(value: Any) -> None:
+    """Depth and text of every node, without recursion (the walk itself must not overflow)."""
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, str):
+            _check_text(node, path)
+            continue
+        if isinstance(node, dict):
+            children: list[tuple[str | int, Any]] = list(node.items())
+        elif isinstance(node, list):
+            children = list(enumerate(node))
+        else:
+            continue
+        if len(path) >= MAX_JSON_DEPTH:
+            raise _invalid_json(f"the request body is nested too deeply (at most {MAX_JSON_DEPTH} levels)")
+        for key, child in children:
+            if isinstance(key, str):
+                _check_text(key, (*path, key))
+            stack.append((child, (*path, key)))
+
+
+def _check_text(text: str, path: tuple[str | int, ...]) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        param = param_path(path)
+        code_point = f"\\u{ord(text[exc.start]):04x}"
+        raise ApiError(400, f"invalid value for {param!r}: the text holds a lone UTF-16 surrogate ({code_point}), "
+                            "which is not Unicode text", code="invalid_value", param=param) from None

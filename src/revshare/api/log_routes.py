@@ -25,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 
 from revshare.api.auth import bearer, gateway_of
 from revshare.api.errors import ApiError
+from revshare.api.protocol import INT64_MAX
 from revshare.logstore.integrator import IntegrationError
 from revshare.logstore.licensor_tokens import find_token
 from revshare.logstore.service import LogService
@@ -37,6 +38,9 @@ router = APIRouter(prefix="/v1", tags=["log"])
 
 MAX_LEAVES = 10_000
 T = TypeVar("T")
+# Sizes, indexes and seqs are SQL BIGINTs: a larger number is a 400 naming it, never an overflow.
+Positive = Annotated[int, Query(ge=1, le=INT64_MAX)]
+NonNegative = Annotated[int, Query(ge=0, le=INT64_MAX)]
 
 
 def service_of(request: Request) -> LogService:
@@ -112,9 +116,10 @@ async def _record(request: Request, record_id: str) -> UsageRecord | None:
 @router.get("/log/{log_id:path}/proof/inclusion", summary="Inclusion proof of a record in the log")
 async def inclusion(
     request: Request, log_id: str, _: LogReader,
-    seq: Annotated[int | None, Query(ge=1)] = None,
+    seq: Annotated[int | None, Query(ge=1, le=INT64_MAX)] = None,
     record_id: str | None = None,
-    size: Annotated[int | None, Query(ge=1, description="tree size (default: the newest checkpoint)")] = None,
+    size: Annotated[int | None, Query(ge=1, le=INT64_MAX, description="tree size (default: the newest checkpoint)")]
+    = None,
 ) -> dict[str, Any]:
     reader = service_of(request).reader
     if (seq is None) == (record_id is None):
@@ -139,9 +144,11 @@ async def inclusion(
 @router.get("/log/{log_id:path}/proof/consistency", summary="Consistency proof between two sizes of the log")
 async def consistency(
     request: Request, log_id: str, _: LogReader,
-    old: Annotated[int, Query(ge=1)],
-    new: Annotated[int | None, Query(ge=1, description="default: the newest checkpoint")] = None,
+    old: Positive,
+    new: Annotated[int | None, Query(ge=1, le=INT64_MAX, description="default: the newest checkpoint")] = None,
 ) -> dict[str, Any]:
+    if new is not None and new < old:
+        raise ApiError(400, f"new ({new}) is smaller than old ({old})", code="invalid_value", param="new")
     reader = service_of(request).reader
     if new is None:
         note = await _read(reader.latest_checkpoint, log_id)
@@ -153,9 +160,12 @@ async def consistency(
 @router.get("/log/{log_id:path}/leaves", summary="Leaves [start, end) of the log: each record's leaf bytes")
 async def leaves(
     request: Request, log_id: str, _: LogReader,
-    start: Annotated[int, Query(ge=0)] = 0,
-    end: Annotated[int | None, Query(ge=0, description=f"default: start + {MAX_LEAVES} or the size")] = None,
+    start: NonNegative = 0,
+    end: Annotated[int | None, Query(ge=0, le=INT64_MAX,
+                                     description=f"default: start + {MAX_LEAVES} or the size")] = None,
 ) -> dict[str, Any]:
+    if end is not None and end < start:
+        raise ApiError(400, f"end ({end}) is before start ({start})", code="invalid_value", param="end")
     reader = service_of(request).reader
     info = await _read(reader.log, log_id)
     end = min(info.size, start + MAX_LEAVES) if end is None else end

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.routing import APIRoute
 
 from revshare.api.auth import gateway_of, require_customer
 from revshare.api.errors import error_responses
+from revshare.api.limits import json_body
 from revshare.api.protocol import ChatCompletionRequest, CompletionRequest
 from revshare.api.sse import OPENAI_WIRE, stream_trailer
 from revshare.engines.base import Endpoint
@@ -19,22 +22,41 @@ from revshare.serving.lease import IdempotencyConflict, body_hash, lease_request
 from revshare.serving.replay import Replay, find_replay
 from revshare.serving.run import RESPONSE_ID_PREFIX, run_complete, run_stream
 
-__all__ = ["router"]
+__all__ = ["StrictJsonRoute", "router"]
 
-router = APIRouter(prefix="/v1")
+
+class StrictJsonRoute(APIRoute):
+    """A route whose JSON body is parsed strictly (`api.limits.json_body`) before FastAPI sees it."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        if self.body_field is None:
+            return handler
+
+        async def strict(request: Request) -> Response:
+            parsed = json_body(await request.body(), request.headers.get("content-type"))
+            # FastAPI reads the body through Request.json(), which keeps what it parsed here:
+            # one parse. (Were that cache renamed, FastAPI would parse the same valid JSON again.)
+            request._json = parsed
+            return await handler(request)
+
+        return strict
+
+
+router = APIRouter(prefix="/v1", route_class=StrictJsonRoute)
 
 RECORD_HEADER = "x-revshare-record-id"
 REPLAY_HEADER = "idempotent-replayed"
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)]
 
-_COMPLETION_ERRORS = error_responses(400, 401, 402, 403, 404, 409, 413, 422, 429, 502, 503)
+_COMPLETION_ERRORS = error_responses(400, 401, 402, 403, 404, 409, 413, 415, 422, 429, 502, 503)
 
 Body = ChatCompletionRequest | CompletionRequest
 
 
 async def _serve(request: Request, key: ApiKey, body: Body, endpoint: Endpoint, idempotency_key: str | None) -> Any:
     gateway = gateway_of(request)
-    ask = Ask(key.customer, key.key_id, body.model, endpoint, body.stream, body.requested_max_tokens,
+    ask = Ask(key.customer, key.key_id, body.model, endpoint, body.is_stream, body.requested_max_tokens,
               idempotency_key)
     digest = None
     if idempotency_key is not None:
@@ -46,7 +68,7 @@ async def _serve(request: Request, key: ApiKey, body: Body, endpoint: Endpoint, 
         replay = await find_replay(gateway, key.customer, idempotency_key, digest)
         return _replayed(replay, body)
     headers = {RECORD_HEADER: lease.admitted.record_id}
-    if body.stream:
+    if body.is_stream:
         events = await run_stream(gateway, lease, body.engine_params(), OPENAI_WIRE, body.wants_usage_chunk)
         headers.update({"cache-control": "no-cache", "x-accel-buffering": "no"})
         return StreamingResponse(events, media_type="text/event-stream", headers=headers)
@@ -57,7 +79,7 @@ async def _serve(request: Request, key: ApiKey, body: Body, endpoint: Endpoint, 
 def _replayed(replay: Replay, body: Body) -> Response:
     """The first response again, byte for byte; a stream gets its trailer rebuilt from the record."""
     headers = {RECORD_HEADER: replay.record_id, REPLAY_HEADER: "true"}
-    if not body.stream or replay.status != 200:
+    if not body.is_stream or replay.status != 200:
         return Response(replay.response, status_code=replay.status, media_type="application/json", headers=headers)
     record = replay.record
     usage = None

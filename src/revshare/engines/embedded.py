@@ -10,6 +10,13 @@ engine to its job starting on the worker thread; `revshare_engine_queue_depth{en
 scrape time) counts the requests waiting for or holding the model. A request enters the queue
 when its job is submitted and leaves when the job's future is done: finished, failed, or
 cancelled before it started (a client gone while waiting, or shutdown).
+
+Requests are checked here for what only this engine knows, before they queue: logprobs (llama.cpp
+keeps no logits to give them), token ids against the model's vocabulary, content parts other than
+text, tools other than functions. Each refusal is an `EngineRejected` (400, recorded `rejected`,
+charged nothing) that names the parameter. Content parts become the text llama.cpp's chat formats
+expect, and a missing content (an assistant turn with tool_calls) an empty text. llama.cpp's own
+errors are translated once, in `_translate`: its context check becomes `context_length_exceeded`.
 """
 
 from __future__ import annotations
@@ -17,6 +24,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import inspect
+import json
+import logging
+import re
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
@@ -35,7 +45,10 @@ from revshare.metrics import Metrics
 
 __all__ = ["EmbeddedEngine", "default_model_path"]
 
+log = logging.getLogger("revshare.engines")
+
 _DONE = object()
+_CONTEXT = re.compile(r"Requested tokens \((\d+)\) exceed context window of (\d+)")
 
 
 def default_model_path() -> str:
@@ -170,37 +183,65 @@ class EmbeddedEngine(Engine):
     # generation ---------------------------------------------------------------------------
 
     def _kwargs(self, request: GenerationRequest, stream: bool) -> dict[str, Any]:
-        allowed = self._chat_params if request.endpoint == "chat.completions" else self._completion_params
+        """llama.cpp's arguments for a request, or `_Refused` for what this engine cannot do."""
+        chat = request.endpoint == "chat.completions"
+        allowed = self._chat_params if chat else self._completion_params
         params = {k: v for k, v in request.params.items() if k in allowed}
-        if request.endpoint == "completions":
+        model = request.model.id
+        if params.get("logprobs") if chat else params.get("logprobs") is not None:
+            raise _Refused(f"the embedded engine keeps no logprobs (model {model!r}); leave 'logprobs' unset",
+                           "logprobs", "unsupported_parameter")
+        vocab = self._llm.n_vocab() if self._llm is not None else None
+        for token in params.get("logit_bias") or {}:
+            if vocab is not None and int(token) >= vocab:
+                raise _Refused(f"token {token} is not in the vocabulary of {model!r} (token ids 0 to {vocab - 1})",
+                               "logit_bias", "invalid_value")
+        if chat:
+            params["messages"] = [_llama_message(m, i, model) for i, m in enumerate(params.get("messages", []))]
+            _check_tools(params)
+        else:
             prompt = params.get("prompt")
             if isinstance(prompt, list):
                 params["prompt"] = prompt[0]
             params.setdefault("max_tokens", 16)  # OpenAI's default for legacy completions
-        params["model"] = request.model.id
+        params["model"] = model
         params["stream"] = stream
         return params
 
-    def _run(self, request: GenerationRequest, job: _Job, stream: bool) -> Any:
+    def _run(self, request: GenerationRequest, kwargs: dict[str, Any], job: _Job, stream: bool) -> Any:
         self._queue_wait.observe(time.perf_counter() - job.arrived)
         if self._llm is None:
             raise EngineUnavailable(f"engine {self.id!r} is not loaded")
         self._job = job
         try:
-            kwargs = self._kwargs(request, stream)
             if request.endpoint == "chat.completions":
                 return self._llm.create_chat_completion(**kwargs)
             return self._llm.create_completion(**kwargs)
-        except ValueError as exc:
-            raise _client_error(exc) from exc
+        except Exception as exc:
+            raise self._translate(exc, request) from exc
         finally:
             if not stream:
                 self._job = None
 
+    def _translate(self, exc: Exception, request: GenerationRequest) -> EngineError:
+        """llama.cpp's errors, once: a ValueError is about the request; anything else is the engine's."""
+        if isinstance(exc, EngineError):
+            return exc
+        what = "messages" if request.endpoint == "chat.completions" else "prompt"
+        if isinstance(exc, ValueError):
+            context = _CONTEXT.search(str(exc))
+            if context is not None:
+                return _Refused(f"the model {request.model.id!r} has a context of {context[2]} tokens, and the {what} "
+                                f"take {context[1]}; shorten the {what}", what, "context_length_exceeded")
+            return EngineRejected(f"the embedded engine refused the request: {exc}")
+        log.error("engine %r failed", self.id, exc_info=exc)
+        return EngineError(f"engine {self.id!r} failed ({exc.__class__.__name__})")
+
     async def complete(self, request: GenerationRequest, meter: UsageMeter) -> dict[str, Any]:
+        kwargs = self._kwargs(request, False)
         job = _Job(meter)
         try:
-            data: dict[str, Any] = await asyncio.wrap_future(self._submit(self._run, request, job, False))
+            data: dict[str, Any] = await asyncio.wrap_future(self._submit(self._run, request, kwargs, job, False))
         except RuntimeError as exc:
             raise EngineUnavailable(f"engine {self.id!r} is shut down") from exc
         usage = data.get("usage") or {}
@@ -213,17 +254,20 @@ class EmbeddedEngine(Engine):
     async def stream(
         self, request: GenerationRequest, meter: UsageMeter
     ) -> AsyncIterator[dict[str, Any]]:
+        kwargs = self._kwargs(request, True)
         job = _Job(meter)
         loop = asyncio.get_running_loop()
         chunks: asyncio.Queue[Any] = asyncio.Queue()
 
         def produce() -> None:
             try:
-                for chunk in self._run(request, job, True):
+                for chunk in self._run(request, kwargs, job, True):
                     loop.call_soon_threadsafe(chunks.put_nowait, chunk)
                     if job.cancelled.is_set():
                         break
                 loop.call_soon_threadsafe(chunks.put_nowait, _DONE)
+            except Exception as exc:  # the stream's own errors come while it is iterated
+                loop.call_soon_threadsafe(chunks.put_nowait, self._translate(exc, request))
             except BaseException as exc:
                 loop.call_soon_threadsafe(chunks.put_nowait, exc)
             finally:
@@ -247,8 +291,54 @@ class EmbeddedEngine(Engine):
         meter.finished = True
 
 
-def _client_error(exc: ValueError) -> EngineError:
-    message = str(exc)
-    if "exceed context window" in message or "context" in message.lower():
-        return EngineRejected(message, param="messages")
-    return EngineRejected(message)
+class _Refused(EngineRejected):
+    """What this engine cannot do for the request: a 400 naming the parameter, with its own code."""
+
+    def __init__(self, message: str, param: str, code: str) -> None:
+        super().__init__(message, param=param)
+        self.code = code
+
+
+def _llama_message(message: dict[str, Any], index: int, model: str) -> dict[str, Any]:
+    """A message as llama.cpp's chat formats read it: `content` always a string."""
+    content = message.get("content")
+    if isinstance(content, list):
+        texts = []
+        for number, part in enumerate(content):
+            kind = part.get("type")
+            if kind not in ("text", "refusal"):
+                raise _Refused(f"the model {model!r} reads text only: a content part of type {kind!r} cannot "
+                               "be given to it", f"messages[{index}].content[{number}]", "invalid_value")
+            texts.append(part[kind])
+        content = "\n".join(texts)
+    return {**message, "content": content or ""}
+
+
+def _check_tools(params: dict[str, Any]) -> None:
+    """Functions only, and a schema llama.cpp can turn into a grammar when one is named."""
+    tools = params.get("tools") or []
+    for number, tool in enumerate(tools):
+        if tool.get("type") != "function":
+            raise _Refused(f"the embedded engine calls functions only, not {tool.get('type')!r} tools",
+                           f"tools[{number}]", "unsupported_parameter")
+    if tools:  # llama.cpp reads every function's parameters; OpenAI lets a function have none
+        params["tools"] = tools = [{**t, "function": {"parameters": {"type": "object", "properties": {}},
+                                                      **t["function"]}} for t in tools]
+    choice = params.get("tool_choice")
+    if not isinstance(choice, dict) or not tools:
+        return
+    if choice.get("type") != "function":
+        raise _Refused(f"the embedded engine takes tool_choice 'none', 'auto', 'required' or a function, not "
+                       f"{choice.get('type')!r}", "tool_choice", "unsupported_parameter")
+    name = choice["function"]["name"]
+    chosen = next((n for n, t in enumerate(tools) if t["function"]["name"] == name), None)
+    if chosen is None:
+        raise _Refused(f"tool_choice names {name!r}, which is not one of the tools", "tool_choice.function.name",
+                       "invalid_value")
+    from llama_cpp.llama_grammar import LlamaGrammar
+
+    try:
+        LlamaGrammar.from_json_schema(json.dumps(tools[chosen]["function"]["parameters"]), verbose=False)
+    except Exception as exc:  # the converter fails as it may (AssertionError, KeyError, TypeError)
+        raise _Refused(f"the embedded engine cannot follow this JSON schema: {str(exc)[:200]}",
+                       f"tools[{chosen}].function.parameters", "invalid_value") from exc

@@ -34,18 +34,28 @@ class Bound:
 
 
 def _size(value: Any) -> int:
+    """UTF-8 bytes of a text, or of a value as JSON. Never raises: a lone surrogate (which the API
+    refuses) counts its three bytes, and a wire model counts as its JSON."""
     if isinstance(value, str):
-        return len(value.encode("utf-8"))
+        return len(value.encode("utf-8", "surrogatepass"))
     if value is None:
         return 0
-    return len(json.dumps(value, ensure_ascii=False).encode("utf-8"))
+    return len(json.dumps(value, ensure_ascii=False, default=_plain).encode("utf-8", "surrogatepass"))
+
+
+def _plain(value: Any) -> Any:
+    dump = getattr(value, "model_dump", None)
+    if dump is None:
+        raise TypeError(f"cannot size a {type(value).__name__}")
+    return dump(exclude_none=True)
 
 
 def request_bound(body: Any, context_length: int, max_tokens: int | None, price: Price) -> Bound:
     """The most tokens and cost of one request (chat or text completion body)."""
     messages = getattr(body, "messages", None)
     if messages is not None:
-        size = sum(_size(m.content) + _size(m.name) + TEMPLATE_TOKENS_PER_MESSAGE for m in messages)
+        size = sum(_size(getattr(m, "content", None)) + _size(getattr(m, "name", None))
+                   + _size(getattr(m, "tool_calls", None)) + TEMPLATE_TOKENS_PER_MESSAGE for m in messages)
         size += _size(getattr(body, "tools", None)) + _size(getattr(body, "response_format", None))
     else:
         size = _size(getattr(body, "prompt", ""))

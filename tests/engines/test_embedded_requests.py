@@ -1,0 +1,87 @@
+"""The embedded engine's own checks and its one translation of llama.cpp's errors (no model needed)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from revshare.engines.base import EngineError, EngineRejected, GenerationRequest
+from revshare.engines.embedded import EmbeddedEngine
+from tests.support.catalogs import make_catalog
+
+CATALOG = make_catalog()
+MODEL = CATALOG.models[0]
+
+
+@pytest.fixture
+def engine() -> EmbeddedEngine:
+    unloaded = EmbeddedEngine(CATALOG.engines[0], list(CATALOG.models))
+    # What _load() reads from llama.cpp's signatures, without loading a model.
+    unloaded._chat_params = {"messages", "tools", "tool_choice", "logprobs", "top_logprobs", "logit_bias",
+                             "max_tokens", "model", "stream"}
+    unloaded._completion_params = {"prompt", "logprobs", "max_tokens", "model", "stream"}
+    return unloaded
+
+
+def chat(**params: Any) -> GenerationRequest:
+    return GenerationRequest("chat.completions", MODEL, {"messages": [{"role": "user", "content": "hi"}], **params})
+
+
+def test_the_context_check_of_llama_cpp_becomes_context_length_exceeded(engine: EmbeddedEngine) -> None:
+    error = engine._translate(ValueError("Requested tokens (5010) exceed context window of 2048"), chat())
+    assert isinstance(error, EngineRejected)
+    assert (error.code, error.param) == ("context_length_exceeded", "messages")
+    assert "2048" in error.message and "5010" in error.message and "Requested" not in error.message
+    text = GenerationRequest("completions", MODEL, {"prompt": "x"})
+    assert engine._translate(ValueError("Requested tokens (9) exceed context window of 8"), text).param == "prompt"
+
+
+@pytest.mark.parametrize("exc", [KeyError("content"), TypeError("x"), IndexError("y"), AssertionError("z")])
+def test_any_other_llama_cpp_failure_is_an_engine_error_never_an_unhandled_one(
+        engine: EmbeddedEngine, exc: Exception) -> None:
+    error = engine._translate(exc, chat())
+    assert type(error) is EngineError and error.code == "engine_error"
+    assert error.message == f"engine 'local' failed ({type(exc).__name__})"
+
+
+def test_messages_reach_llama_cpp_with_text_content(engine: EmbeddedEngine) -> None:
+    messages = [
+        {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
+        {"role": "assistant", "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f",
+                                                                                          "arguments": "{}"}}]},
+        {"role": "assistant", "content": [{"type": "refusal", "refusal": "no"}]},
+    ]
+    kwargs = engine._kwargs(chat(messages=messages), stream=False)
+    assert [m["content"] for m in kwargs["messages"]] == ["a\nb", "", "no"]
+    assert messages[1].get("content") is None  # the request itself is left as it was
+
+
+@pytest.mark.parametrize(("params", "param", "code"), [
+    ({"logprobs": True}, "logprobs", "unsupported_parameter"),
+    ({"messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "",
+                                                                                        "format": "wav"}}]}]},
+     "messages[0].content[0]", "invalid_value"),
+    ({"tools": [{"type": "custom", "custom": {"name": "g"}}]}, "tools[0]", "unsupported_parameter"),
+    ({"tools": [{"type": "function", "function": {"name": "f"}}],
+      "tool_choice": {"type": "allowed_tools", "allowed_tools": {"mode": "auto", "tools": []}}},
+     "tool_choice", "unsupported_parameter"),
+])
+def test_what_the_engine_cannot_do_is_refused_naming_the_param(
+        engine: EmbeddedEngine, params: dict[str, Any], param: str, code: str) -> None:
+    with pytest.raises(EngineRejected) as caught:
+        engine._kwargs(chat(**params), stream=False)
+    assert (caught.value.param, caught.value.code) == (param, code)
+
+
+def test_a_completion_with_logprobs_is_refused(engine: EmbeddedEngine) -> None:
+    with pytest.raises(EngineRejected) as caught:
+        engine._kwargs(GenerationRequest("completions", MODEL, {"prompt": "x", "logprobs": 0}), stream=False)
+    assert caught.value.param == "logprobs"
+
+
+def test_a_function_without_parameters_gets_an_empty_object_schema(engine: EmbeddedEngine) -> None:
+    tools = [{"type": "function", "function": {"name": "f"}}]
+    kwargs = engine._kwargs(chat(tools=tools, tool_choice={"type": "function", "function": {"name": "f"}}), False)
+    assert kwargs["tools"][0]["function"]["parameters"] == {"type": "object", "properties": {}}
+    assert "parameters" not in tools[0]["function"]
