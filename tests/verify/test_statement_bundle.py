@@ -10,7 +10,6 @@ import hashlib
 import json
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,30 +20,13 @@ from typer.testing import CliRunner
 
 from revshare.cli import app
 from revshare.ledger.store import Ledger
-from revshare.records.record import Outcome
 from revshare.tlog import Checkpoint, HostKey, MemoryStore, MerkleTree, hash_leaf
 from revshare.tlog.compact import perfect_tiles
 from tests.support.base_install import run_with_base_install_only
-from tests.support.statement_bundles import at, catalog_toml, rec
+from tests.support.settled_bundles import Env, two_months
+from tests.support.statement_bundles import catalog_toml
 
 runner = CliRunner()
-@dataclass
-class Env:
-    ledger: Ledger
-    config: Path
-    tmp: Path
-
-    def run(self, *args: str) -> tuple[int, str]:
-        result = runner.invoke(app, [*args, "--config", str(self.config)]
-                               if args[0] != "verify" else list(args))
-        return result.exit_code, result.output
-
-    def ok(self, *args: str) -> str:
-        code, out = self.run(*args)
-        assert code == 0, out
-        return out
-
-
 @pytest.fixture
 def env(ledger_url: str, tmp_path: Path) -> Iterator[Env]:
     config = tmp_path / "revshare.toml"
@@ -53,29 +35,6 @@ def env(ledger_url: str, tmp_path: Path) -> Iterator[Env]:
     ledger.migrate()
     yield Env(ledger, config, tmp_path)
     ledger.close()
-
-
-def two_months(e: Env) -> tuple[Path, Path]:
-    """January and February settled and exported for google; returns the two bundles."""
-    e.ledger.append_now([rec("acme", at(1, 3), 2_000_000, 500_000), rec("demo", at(1, 17), 1_000_000, 250_000),
-                         rec("acme", at(1, 9), 5_000_000, 0, outcome=Outcome.ENGINE_ERROR),
-                         rec("acme", at(1, 5), 3_000_000, 0, model="llama-3-8b"),
-                         rec("internal", at(1, 6), 4_000_000, 0),
-                         rec("demo", at(1, 8), 1_000_000, 1_000_000, model="gemma-ft")])
-    e.ledger.append_now([rec("acme", at(2, 1, 0), 1_000_000, 0)])  # February, appended before January's close
-    assert "checkpoint test-host/revshare/google: size 6" in e.ok("period", "close", "2026-01")
-    e.ledger.append_now([rec("acme", at(1, 20), 1_000_000, 0),  # late January usage
-                         rec("acme", at(2, 10), 4_000_000, 1_000_000), rec("internal", at(2, 20), 2_000_000, 0),
-                         rec("demo", at(2, 21), 1_000_000, 0, model="llama-3-8b")])
-    e.ok("credit", "--customer", "acme", "--amount", "0.30", "--reason", "outage", "--kind", "refund")
-    e.ok("period", "close", "2026-02")
-    e.ledger.append_now([rec("acme", at(2, 27), 9_000_000, 0)])  # after February's close: March's
-    e.ok("settle", "--period", "2026-01", "--out", str(e.tmp / "jan"))
-    e.ok("settle", "--period", "2026-02", "--out", str(e.tmp / "feb"))
-    jan, feb = e.tmp / "jan-bundle", e.tmp / "feb-bundle"
-    e.ok("export", "statement-bundle", "--period", "2026-01", "--licensor", "google", "--out", str(jan))
-    e.ok("export", "statement-bundle", "--period", "2026-02", "--licensor", "google", "--out", str(feb))
-    return jan, feb
 
 
 def load(path: Path) -> Any:
@@ -108,7 +67,8 @@ def _edit_json(path: Path, change: Any) -> Path:
 
 def _resign(bundle: Path, stem: str, key: HostKey) -> Path:
     st = load(bundle / f"{stem}.json")
-    return _edit_json(bundle / f"{stem}.sig", lambda s: s.update(signature=key.sign_json(st)))
+    return _edit_json(bundle / f"{stem}.sig", lambda s: s.update(signature=key.sign_json(st),
+                                                                 sha256=hashlib.sha256(rfc8785.dumps(st)).hexdigest()))
 
 
 def b64(hashes: list[bytes]) -> list[str]:

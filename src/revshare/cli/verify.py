@@ -2,7 +2,10 @@
 
 Imports only `revshare.verify`, `revshare.tlog` and the CLI basics, so it runs with the base
 install (`pip install revshare`): no web server, database driver or engine. On success it
-prints a verdict; on any failure it exits 1 naming the check that failed.
+prints a verdict; on any failure it exits 1 with one line on stderr naming the check that failed,
+never a traceback. The files named on the command line are read only if they are regular files
+of a bounded size (`revshare.verify.files`: a FIFO or a device is refused, not waited on), and
+everything quoted from them is printed as it is, one line, never as markup.
 """
 
 from __future__ import annotations
@@ -10,49 +13,76 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from revshare.cli._common import app, err, fail, labelled, out
+from revshare.settlement.bundle_layout import MAX_LEAF
 from revshare.tlog import TlogError
 from revshare.verify import StatementVerifyError, verify_bundle, verify_extension, verify_leaves, verify_receipt_text
+from revshare.verify.errors import one_line
+from revshare.verify.files import FileRefusedError, read_regular
 from revshare.verify.log import open_checkpoint
 
 verify_app = typer.Typer(help="Verify receipts, checkpoints, leaves and statements offline against the host's key.",
                          no_args_is_help=True)
 app.add_typer(verify_app, name="verify")
 
-KeyOption = Annotated[str, typer.Option("--key", help="The host's verifier key (vkey text), or a file holding it.")]
+KeyOption = Annotated[str, typer.Option("--key", help="The host's verifier key (vkey text), or a file holding it: the "
+                                                     "key you hold, never one that came with the files.")]
+
+SMALL = 1 << 20
+"""The most bytes of a key, a checkpoint, a receipt or a proof file (each is a few kilobytes at most)."""
 
 
-def _read(path: Path, what: str) -> str:
+def _error(message: str) -> NoReturn:
+    fail(one_line(message))
+
+
+def _read(path: Path, what: str, limit: int = SMALL) -> str:
     try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        fail(f"cannot read the {what} {path}: {exc}")
+        return read_regular(path, limit, f"a {what}").decode("utf-8")
+    except FileRefusedError as exc:
+        _error(f"the {what} {exc}")
+    except UnicodeDecodeError as exc:
+        _error(f"the {what} {path} is not UTF-8 text: {exc}")
 
 
 def _vkey(value: str) -> str:
     path = Path(value)
-    if "+" not in value or (path.exists() and path.is_file()):
+    if "+" not in value or path.is_file():
         return _read(path, "verifier key").strip()
     return value.strip()
 
 
-def _failed(what: str, exc: Exception) -> None:
-    err.print(labelled("FAILED", "bold red", f"{what}: {type(exc).__name__}: {exc}"), soft_wrap=True)
+def _failed(what: str, exc: Exception) -> NoReturn:
+    err.print(labelled("FAILED", "bold red", one_line(f"{what}: {type(exc).__name__}: {exc}")), soft_wrap=True)
     raise typer.Exit(1)
 
 
-def _json(path: Path, what: str) -> Any:
+@contextmanager
+def _checking(what: str) -> Iterator[None]:
+    """A failed check, or anything a hostile file provokes below the checks, as one FAILED line and exit 1."""
     try:
-        return json.loads(_read(path, what))
+        yield
+    except (TlogError, StatementVerifyError, ValueError, TypeError, KeyError, IndexError, AttributeError,
+            ArithmeticError, RecursionError) as exc:
+        _failed(what, exc)
+
+
+def _json(path: Path, what: str, limit: int = SMALL) -> Any:
+    try:
+        return json.loads(_read(path, what, limit))
+    except RecursionError:
+        _error(f"{path} is not JSON: nested too deep")
     except ValueError as exc:
-        fail(f"{path} is not JSON: {exc}")
+        _error(f"{path} is not JSON: {exc}")
 
 
 @verify_app.command("receipt")
@@ -67,24 +97,23 @@ def verify_receipt(
     Example: revshare verify receipt receipt.json --key host.vkey
     """
     text = _read(file, "receipt")
-    try:
-        verdict = verify_receipt_text(text, _vkey(key), origin=origin, record_id=record_id)
-    except TlogError as exc:
-        _failed(f"receipt {file}", exc)
-    out.print(f"OK: receipt {file} verifies")
+    vkey = _vkey(key)
+    with _checking(f"receipt {file}"):
+        verdict = verify_receipt_text(text, vkey, origin=origin, record_id=record_id)
+    out.print(one_line(f"OK: receipt {file} verifies"))
     for line in verdict.lines():
-        out.print(f"  {line}")
+        out.print(one_line(f"  {line}"))
 
 
 def _proof(path: Path) -> list[bytes]:
     data = _json(path, "proof")
     hashes = data.get("proof") if isinstance(data, dict) else data
     if not isinstance(hashes, list):
-        fail(f"{path}: want {{\"proof\": [base64, ...]}} as GET /v1/log/LOG/proof/consistency returns")
+        _error(f"{path}: want {{\"proof\": [base64, ...]}} as GET /v1/log/LOG/proof/consistency returns")
     try:
         return [base64.b64decode(h, validate=True) for h in hashes]
     except (binascii.Error, TypeError, ValueError) as exc:
-        fail(f"{path}: a proof hash is not base64: {exc}")
+        _error(f"{path}: a proof hash is not base64: {exc}")
 
 
 @verify_app.command("checkpoint")
@@ -99,17 +128,17 @@ def verify_checkpoint(
 
     Example: revshare verify checkpoint new.checkpoint --key host.vkey --previous old.checkpoint --proof proof.json
     """
-    note = _read(file, "checkpoint")
-    try:
-        checkpoint = open_checkpoint(note, _vkey(key), origin)
-        if previous is not None:
-            if proof is None:
-                fail("--previous needs --proof (GET /v1/log/LOG/proof/consistency?old=N)")
-            checkpoint = verify_extension(_read(previous, "checkpoint"), note, _proof(proof), _vkey(key))
-    except TlogError as exc:
-        _failed(f"checkpoint {file}", exc)
-    out.print(f"OK: {checkpoint.origin} size {checkpoint.size} root {checkpoint.root_hash.hex()}"
-              + (f", extends {previous}" if previous is not None else ""))
+    if previous is not None and proof is None:
+        fail("--previous needs --proof (GET /v1/log/LOG/proof/consistency?old=N)")
+    note, vkey = _read(file, "checkpoint"), _vkey(key)
+    older = _read(previous, "checkpoint") if previous is not None else None
+    hashes = _proof(proof) if older is not None and proof is not None else []
+    with _checking(f"checkpoint {file}"):
+        checkpoint = open_checkpoint(note, vkey, origin)
+        if older is not None:
+            checkpoint = verify_extension(older, note, hashes, vkey)
+    out.print(one_line(f"OK: {checkpoint.origin} size {checkpoint.size} root {checkpoint.root_hash.hex()}"
+                       + (f", extends {previous}" if previous is not None else "")))
 
 
 @verify_app.command("leaves")
@@ -122,19 +151,20 @@ def verify_leaves_cmd(
 
     Example: revshare verify leaves google.leaves.json --checkpoint google.checkpoint --key host.vkey
     """
-    data = _json(file, "leaves")
+    note, vkey = _read(checkpoint, "checkpoint"), _vkey(key)
+    with _checking(f"leaves {file}"):
+        size = open_checkpoint(note, vkey).size  # the signed size bounds the file: a leaf as JSON text, 3 bytes a byte
+    data = _json(file, "leaves file", SMALL + size * (3 * MAX_LEAF + 128))
     rows = data.get("leaves") if isinstance(data, dict) else None
     if not isinstance(rows, list) or (data.get("start", 0) != 0):
-        fail(f"{file}: want {{\"start\": 0, \"leaves\": [{{\"index\", \"seq\", \"data\"}}, ...]}}")
+        _error(f"{file}: want {{\"start\": 0, \"leaves\": [{{\"index\", \"seq\", \"data\"}}, ...]}}")
     for i, row in enumerate(rows):
         if not isinstance(row, dict) or row.get("index") != i or not isinstance(row.get("data"), str):
-            fail(f"{file}: leaf {i} is missing or out of order")
-    try:
-        verdict = verify_leaves([row["data"].encode() for row in rows], _read(checkpoint, "checkpoint"), _vkey(key))
-    except TlogError as exc:
-        _failed(f"leaves {file}", exc)
+            _error(f"{file}: leaf {i} is missing or out of order")
+    with _checking(f"leaves {file}"):
+        verdict = verify_leaves([row["data"].encode() for row in rows], note, vkey)
     cp = verdict.checkpoint
-    out.print(f"OK: {len(rows)} leaves rebuild {cp.origin} size {cp.size} root {cp.root_hash.hex()}")
+    out.print(one_line(f"OK: {len(rows)} leaves rebuild {cp.origin} size {cp.size} root {cp.root_hash.hex()}"))
 
 
 @verify_app.command("statement")
@@ -152,20 +182,39 @@ def verify_statement(
     from revshare.verify.statement import STEPS
 
     if not bundle.is_dir():
-        fail(f"{bundle} is not a directory (a bundle from revshare export statement-bundle)")
+        _error(f"{bundle} is not a directory (a bundle from revshare export statement-bundle)")
+    if previous_bundle is not None and not previous_bundle.is_dir():
+        _error(f"{previous_bundle} is not a directory (the bundle you kept from the previous period)")
+    vkey = _vkey(key)
+    _warn_if_inside(key, bundle)
     try:
-        verdicts = verify_bundle(bundle, _vkey(key), previous_bundle)
+        verdicts = verify_bundle(bundle, vkey, previous_bundle)
     except StatementVerifyError as exc:
         step = f"step ({exc.step}) {STEPS[exc.step]}" if exc.step >= 0 else "bundle"
-        err.print(labelled("FAILED", "bold red", f"{step}: {type(exc).__name__}: {exc}"), soft_wrap=True)
-        raise typer.Exit(1) from None
-    # Pipes and logs get a width that fits the steps (rich would squeeze them into 80 columns).
-    screen = out if out.is_terminal else Console(file=out.file, width=160, highlight=False)
+        _failed(step, exc)
+    # Pipes and logs get a width that fits the steps (rich would squeeze them into 80 columns). The
+    # statement's names are the host's text: printed as they are, never read as markup.
+    screen = out if out.is_terminal else Console(file=out.file, width=160, highlight=False, markup=False)
     for v in verdicts:
-        table = Table("step", "check", "result", title=f"{v.name}: {v.statement['licensor']} / "
-                      f"{v.statement['contract']} {v.statement['period']} no. {v.statement['number']}")
+        table = Table("step", "check", "result", title=one_line(
+            f"{v.name}: {v.statement['licensor']} / {v.statement['contract']} {v.statement['period']} "
+            f"no. {v.statement['number']}"))
         for s in v.steps:
-            table.add_row(f"({s.number})", s.title, f"OK {s.detail}")
+            table.add_row(f"({s.number})", s.title, one_line(f"OK {s.detail}"))
         screen.print(table)
         totals = v.statement["totals"]
-        out.print(f"OK: {v.name} verifies: amount due {totals['amount_due']} {v.statement['currency']}")
+        out.print(one_line(f"OK: {v.name} verifies: amount due {totals['amount_due']} {v.statement['currency']}"))
+
+
+def _warn_if_inside(key: str, bundle: Path) -> None:
+    """A warning on stderr when the key is a file inside the bundle: the bundle's own key proves nothing."""
+    path = Path(key)
+    try:
+        inside = path.is_file() and path.resolve().is_relative_to(bundle.resolve())
+    except (OSError, RuntimeError):  # RuntimeError: a loop of links
+        inside = False
+    if inside:
+        err.print(labelled("warning:", "bold yellow", one_line(
+            f"the key {key} is inside the bundle {bundle}: a bundle checked against its own key only agrees with "
+            "itself. Verify with the host key you hold (the host prints it with `revshare log key` and hands it "
+            "over out of band); verifying anyway.")), soft_wrap=True)

@@ -21,6 +21,12 @@ after); the reader calls `parse()`, which accepts exactly what the writer can wr
 present, once, and no other; an integer that is not a bool, not negative and at most 2^53 - 1; a string
 of UTF-8 text; a hash as the canonical base64 of 32 bytes) and otherwise raises `BundleFileError`,
 whose message names the file, the line and the field.
+
+How large a file may be is part of its format, so that a verifier can refuse a file before it
+reads it: a leaf is at most `MAX_LEAF` bytes, so leaves.jsonl holds at most `MAX_LEAF + 1` bytes a
+leaf of the signed range, and carried.jsonl `MAX_CARRIED_LINE` a carried leaf the signed statement
+names; the signed notes, the proof files, the signature files and host.vkey are at most
+`MAX_SMALL_FILE` bytes, statements and terms.json at most `MAX_DOCUMENT`.
 """
 
 from __future__ import annotations
@@ -42,6 +48,10 @@ __all__ = [
     "HASH_SIZE",
     "HOST_KEY",
     "LEAVES",
+    "MAX_CARRIED_LINE",
+    "MAX_DOCUMENT",
+    "MAX_LEAF",
+    "MAX_SMALL_FILE",
     "PREVIOUS_CHECKPOINT",
     "TERMS",
     "BorderFile",
@@ -97,6 +107,22 @@ HASH_SIZE = 32
 """The bytes of a tree hash (SHA-256)."""
 
 _MAX_INT = 2**53 - 1  # the largest integer RFC 8785 writes
+
+MAX_LEAF = 65_536
+"""The most bytes a leaf may hold (a line of leaves.jsonl, its newline not counted). A projection
+is about 600 bytes: ids are at most 128 characters, the pseudonyms 64 hex digits; what is left is
+room for a long licensor chain."""
+
+MAX_CARRIED_LINE = 2 * MAX_LEAF + 8_192
+"""The most bytes a line of carried.jsonl may hold: the leaf as a JSON string (each byte escaped at
+most once), its index and seq, and an inclusion proof of at most 64 hashes."""
+
+MAX_SMALL_FILE = 65_536
+"""The most bytes of a checkpoint note (at most 100 signatures), border.json and consistency.json
+(at most 128 hashes), a statement's .sig and host.vkey."""
+
+MAX_DOCUMENT = 16 << 20
+"""The most bytes of a statement (`<name>.json`, `<name>.previous.json`) and of terms.json."""
 
 
 class BundleFileError(ValueError):

@@ -3,8 +3,9 @@
 Imports only `revshare.tlog` (and, for statements, `revshare.settlement`, `revshare.records` for
 the leaf projection and `revshare.instants`): never the API, the ledger or an engine, so
 `pip install revshare` with the base dependencies is enough. A statement's verification is in
-`statement` (the numbered steps), `bundle` (reading the files), `scan` (the range's leaves),
-`figures` (step (5)) and `errors`.
+`statement` (the numbered steps), `files` (regular files of a bounded size, never waited on),
+`bundle` (reading the files), `leaves` and `scan` (the range's leaves, streamed), `figures`
+(step (5)) and `errors`.
 
     verify_receipt_text(text, vkey)             a receipt (JSON or C2SP tlog-proof) -> ReceiptVerdict
     verify_leaves(leaves, checkpoint, vkey)     exported leaves rebuild a signed checkpoint's root

@@ -28,13 +28,23 @@ __all__ = [
 ]
 
 
+def one_line(text: str) -> str:
+    """`text` as one line of printable text: a control character (a newline, an escape) as its Python escape."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+
+
 class StatementVerifyError(Exception):
-    """A statement bundle that does not verify; `step` is the step that failed (-1: the bundle)."""
+    """A statement bundle that does not verify; `step` is the step that failed (-1: the bundle).
+
+    The message is one line: what it quotes from the bundle cannot break it or drive a terminal.
+    """
 
     step = -1
 
     def __init__(self, message: str, statement: str = "") -> None:
-        super().__init__(f"{statement}: {message}" if statement else message)
+        super().__init__(one_line(f"{statement}: {message}" if statement else message))
 
 
 class BundleFormatError(StatementVerifyError):

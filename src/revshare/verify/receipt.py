@@ -3,7 +3,9 @@
 The steps are those of `revshare.tlog.verify_receipt`: (1) the checkpoint note is signed by
 the host key the caller trusts; (2) its origin is the expected log, if one is given; (3) the
 index lies inside the signed size; (4) the leaf is recomputed from the record; (5) the proof
-leads from that leaf to the signed root. The first failure raises its own TlogError.
+leads from that leaf to the signed root. The first failure raises its own TlogError, and only a
+TlogError: a receipt nested too deep, or a record no leaf can be (a lone surrogate in a key), is a
+MalformedReceiptError.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from revshare.tlog import Receipt, ReceiptError, VerifiedReceipt, verify_receipt
+from revshare.tlog import MalformedReceiptError, Receipt, ReceiptError, TlogError, VerifiedReceipt, verify_receipt
 from revshare.tlog.note import Verifier
 from revshare.tlog.receipt import TLOG_PROOF_HEADER
 
@@ -47,9 +49,12 @@ class ReceiptVerdict:
 
 def read_receipt(text: str) -> Receipt:
     """A receipt from its JSON form or its C2SP tlog-proof form (told apart by the first line)."""
-    if text.startswith(TLOG_PROOF_HEADER):
-        return Receipt.from_tlog_proof(text)
-    return Receipt.from_json(text)
+    try:
+        if text.startswith(TLOG_PROOF_HEADER):
+            return Receipt.from_tlog_proof(text)
+        return Receipt.from_json(text)
+    except RecursionError:
+        raise MalformedReceiptError("receipt is not JSON in our form: nested too deep") from None
 
 
 def verify_receipt_text(
@@ -58,7 +63,12 @@ def verify_receipt_text(
 ) -> ReceiptVerdict:
     """Parse and verify a receipt; `record_id`, if given, must be the record it proves."""
     receipt = read_receipt(text)
-    verified = verify_receipt(receipt, verifier, origin=origin)
+    try:
+        verified = verify_receipt(receipt, verifier, origin=origin)
+    except TlogError:
+        raise
+    except (ValueError, TypeError, RecursionError) as exc:  # the record's JCS: a lone surrogate in a key
+        raise MalformedReceiptError(f"the record cannot be a leaf: {type(exc).__name__}: {exc}") from None
     if record_id is not None and verified.record.get("record_id") != record_id:
         raise ReceiptError(f"receipt proves record {verified.record.get('record_id')!r}, want {record_id!r}")
     return ReceiptVerdict(verified)

@@ -1,13 +1,16 @@
 """The leaf scan of `verify_bundle`: one pass that hashes, parses, range-checks and sums the range's leaves.
 
-    scan_range(raws, first, after, through, end, plan, st) -> [Scan, ...]   (one, or two: forked)
-    check_scans(scans, m, after, through, st) -> (first seq, last seq)      (raises LeafRangeError)
+    scan_range(leaves, first, after, through, end, plan, st) -> [Scan, ...]   (one, or two: forked)
+    check_scans(scans, m, after, through, st) -> (first seq, last seq)        (raises LeafRangeError)
+    push_node(nodes, level, index, hash)                                      a compact range, extended
 
-A range may hold millions of leaves, so the pass keeps only what the checks and the settlement
-need, summed as it goes (no object per leaf), and for a large range forks a child for its
-second half. What it finds wrong is returned, not raised: `verify_bundle` reports it at step
-(4), after the root of step (2). The leaves carried from before the range are few, and read one
-by one with `parse_leaf`.
+A range may hold millions of leaves, so the pass streams them from leaves.jsonl a block at a time
+(`revshare.verify.leaves`), keeps only what the checks and the settlement need, summed as it
+goes (no object per leaf), folds the leaf hashes into a compact range as it goes (at most two
+hashes per level: no list of a million hashes), and for a large range forks a child for its
+second half, which reads its half itself. What it finds wrong in a leaf is returned, not raised:
+`verify_bundle` reports it at step (4), after the root of step (2), so a malformed leaf is still
+hashed. The leaves carried from before the range are few, and read one by one with `parse_leaf`.
 """
 
 from __future__ import annotations
@@ -30,14 +33,17 @@ from revshare.records.projection import (
 )
 from revshare.settlement.aggregate import CHARGED_OUTCOMES
 from revshare.settlement.bundle_layout import LEAVES
-from revshare.tlog import LEAF_PREFIX
-from revshare.verify.errors import LeafRangeError
+from revshare.tlog import LEAF_PREFIX, NODE_PREFIX
+from revshare.verify.errors import BundleFormatError, LeafRangeError
+from revshare.verify.leaves import LeafFile
 
-__all__ = ["PARALLEL_MIN", "PARSE_CHUNK", "Leaf", "Plan", "Scan", "Sums", "accumulate", "check_scans",
-           "parse_leaf", "scan_range"]
+__all__ = ["PARALLEL_MIN", "Leaf", "Node", "Plan", "Scan", "Sums", "accumulate", "check_scans", "parse_leaf",
+           "push_node", "scan_range"]
 
-PARSE_CHUNK = 50_000
 PARALLEL_MIN = 100_000  # below this many leaves, a second process costs more than it saves
+
+Node = tuple[int, int, bytes]
+"""(level, index, hash) of a perfect subtree: a compact range is a list of them, left to right."""
 
 Sums = dict[tuple[str, str, str, str, int, bool], list[int]]
 """Usage summed per (customer, key, model, price version, segment, late): [requests, prompt, completion]."""
@@ -53,15 +59,44 @@ class Leaf(NamedTuple):
     usage: tuple[str, str, str, str, int, int, bool]  # customer, key, model, price version, tokens in/out, charged
 
 
+def _count_field(d: dict[str, Any], name: str) -> int:
+    value = d[name]
+    if type(value) is not int or value < 0:
+        raise ValueError(f'"{name}" is {_shown(value)}, want a non-negative integer')
+    return value
+
+
+def _text_field(d: dict[str, Any], name: str) -> str:
+    value = d[name]
+    if type(value) is not str:
+        raise ValueError(f'"{name}" is {_shown(value)}, want a string')
+    return value
+
+
+def _shown(value: object) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def parse_leaf(raw: object, index: int, line: str, st: str) -> Leaf:
-    """Leaf `index` (bytes, or as parsed from JSON), found at `line`; LeafRangeError if it is not a projection."""
+    """Leaf `index` (bytes, or as parsed from JSON), found at `line`; LeafRangeError if it is not a projection.
+
+    Besides `read_projection` (the version and the fields), the values the verifier reads are
+    checked: counts are non-negative integers, names strings, and `started_at` an instant with
+    its zone.
+    """
     try:
         d = read_projection(json.loads(raw) if isinstance(raw, bytes) else raw, index)
-        return Leaf(index, int(d["seq"]), datetime.fromisoformat(d["started_at"]), line,
-                    (d["customer"], d["key"], d["model"], d["price_version"], int(d["prompt_tokens"]),
-                     int(d["completion_tokens"]), d["outcome"] in CHARGED_OUTCOMES))
-    except (ValueError, KeyError, TypeError) as exc:
-        reason = exc.reason if isinstance(exc, ProjectionFormatError) else exc
+        started = datetime.fromisoformat(_text_field(d, "started_at"))
+        if started.tzinfo is None:
+            raise ValueError(f'"started_at" is {_shown(d["started_at"])}, an instant without its zone')
+        names = [_text_field(d, k) for k in ("customer", "key", "model", "price_version", "outcome")]
+        return Leaf(index, _count_field(d, "seq"), started, line,
+                    (names[0], names[1], names[2], names[3], _count_field(d, "prompt_tokens"),
+                     _count_field(d, "completion_tokens"), names[4] in CHARGED_OUTCOMES))
+    except (ValueError, KeyError, TypeError, ArithmeticError, RecursionError) as exc:
+        reason = exc.reason if isinstance(exc, ProjectionFormatError) else \
+            "nested too deep" if isinstance(exc, RecursionError) else exc
         raise LeafRangeError(f"leaf {index} ({line}) is not a usage projection: {reason}", st) from None
 
 
@@ -77,7 +112,8 @@ class Scan(NamedTuple):
     """What one pass over a slice of the range's leaves established (a child process returns it).
 
     Attributes:
-        hashes: the leaf hashes, concatenated (32 bytes each), for step (2).
+        length: the leaves of the slice.
+        nodes: the compact range of the slice's leaf hashes, for step (2) (see push_node).
         parse_error: the first leaf that is not a projection, as step (4)'s message.
         seq_error: the first leaf whose seq is out of order or range (not checked for the slice's
             first leaf against the slice before it: the caller does), as (offset, message).
@@ -86,13 +122,32 @@ class Scan(NamedTuple):
         sums: the settled, charged leaves' usage, summed per aggregate key (see accumulate).
     """
 
-    hashes: bytes
+    length: int
+    nodes: list[Node]
     parse_error: str | None
     seq_error: tuple[int, str] | None
     first_seq: int | None
     last_seq: int | None
     deferred: list[tuple[int, bytes]]
     sums: Sums
+
+
+def push_node(nodes: list[Node], level: int, index: int, node_hash: bytes) -> None:
+    """Append perfect subtree (level, index) to the compact range `nodes`, which ends where it starts.
+
+    While the new subtree is a right child (odd index) and the range's last subtree is its left
+    sibling (the same level: the range is contiguous, so its index is one less), the two are
+    replaced by their parent, HASH(0x01 || left || right) (RFC 6962 section 2.1). Starting from the
+    border of [0, m) (`compact.perfect_tiles`), this is `compact.append_leaves`; starting from
+    nothing, it builds the compact range of a slice that starts anywhere, which a later
+    push_node of each of its subtrees appends to the range before it.
+    """
+    sha256, prefix = hashlib.sha256, NODE_PREFIX
+    while index & 1 and nodes and nodes[-1][0] == level:
+        node_hash = sha256(prefix + nodes.pop()[2] + node_hash).digest()
+        level += 1
+        index >>= 1
+    nodes.append((level, index, node_hash))
 
 
 def accumulate(sums: Sums, plan: Plan, customer: str, key: str, model: str, version: str, prompt: int,
@@ -115,82 +170,111 @@ def accumulate(sums: Sums, plan: Plan, customer: str, key: str, model: str, vers
         acc[2] += completion
 
 
-def _scan(raws: Sequence[bytes], lo: int, hi: int, first: int, low: int | None, through: int, end: datetime,
-          plan: Plan | None, st: str) -> Scan:
-    """Hash, parse, range-check and aggregate leaves raws[lo:hi] (leaf index first + lo, ...).
+def _scan(leaves: LeafFile, lo: int, hi: int, start: int, stop: int, first: int, low: int | None, through: int,
+          end: datetime, plan: Plan | None, st: str) -> Scan:
+    """Hash, parse, range-check and aggregate lines lo..hi-1 (bytes [start, stop)) of leaves.jsonl: leaf first + lo, ...
 
-    The leaf bytes are hashed as read (they are the canonical JSON: nothing is re-serialised);
-    they are parsed with the C decoder a chunk at a time, and only the fields the checks and the
-    settlement need are kept, summed as they go (no object per leaf). Each leaf's version and
-    number of fields are compared (the cheap part of `read_projection`, which names what is wrong
-    in a leaf that fails). `low` is the seq the first leaf must exceed (None: the caller checks
-    it). Leaves that start at `end` or later are deferred. Without a plan nothing is aggregated
-    (the statement's segments do not parse: step (5) reports it).
+    The leaf bytes are hashed as read (they are the canonical JSON: nothing is re-serialised) and
+    folded into the slice's compact range; they are parsed with the C decoder a block at a time,
+    and only the fields the checks and the settlement need are kept, summed as they go (no object
+    per leaf). Each leaf's version and field names, and the types of the values read, are
+    compared (the cheap part of `parse_leaf`, which names what is wrong in a leaf that fails).
+    After the first leaf that fails, the rest are only hashed. `low` is the seq the first leaf must
+    exceed (None: the caller checks it). Leaves that start at `end` or later are deferred. Without a
+    plan nothing is aggregated (the statement's segments do not parse: step (5) reports it).
     """
-    sha256, prefix = hashlib.sha256, LEAF_PREFIX
-    hashes = b"".join([sha256(prefix + raw).digest() for raw in raws[lo:hi]])
+    sha256, prefix, node_prefix = hashlib.sha256, LEAF_PREFIX, NODE_PREFIX
     # Not instants.parse_instant: a leaf's times are format_instant's (with Z), which fromisoformat reads as
     # they are, in a third of the time (0.3 µs a leaf saved); parse_leaf reads them the same way.
     fromiso = datetime.fromisoformat
     charged_outcomes = CHARGED_OUTCOMES
-    projection_v, n_fields = PROJECTION_VERSION, len(PROJECTION_FIELDS)
+    projection_v, fields = PROJECTION_VERSION, frozenset(PROJECTION_FIELDS)
+    nodes: list[Node] = []
+    pop, push = nodes.pop, nodes.append
     sums: Sums = {}
     deferred: list[tuple[int, bytes]] = []
+    parse_error: str | None = None
     seq_error: tuple[int, str] | None = None
     first_seq = last_seq = None
     prev = low
-    for start in range(lo, hi, PARSE_CHUNK):
-        chunk = raws[start:min(start + PARSE_CHUNK, hi)]
-        try:
-            datas: list[Any] = json.loads(b"[" + b",".join(chunk) + b"]")
-        except ValueError:
-            datas = [_loads_or_raw(raw) for raw in chunk]  # one by one: the bad line stays bytes, to be named
-        if len(datas) != len(chunk):
-            datas = [_loads_or_raw(raw) for raw in chunk]  # a line holding two values
-        i = start
-        try:
-            for d in datas:
-                if d["v"] != projection_v or len(d) != n_fields:
-                    raise ValueError("not a projection of this version")  # parse_leaf says why
-                seq = int(d["seq"])
-                started = fromiso(d["started_at"])
-                customer, key, model, version = d["customer"], d["key"], d["model"], d["price_version"]
-                prompt, completion = int(d["prompt_tokens"]), int(d["completion_tokens"])
-                charged = d["outcome"] in charged_outcomes
-                if seq_error is None and not ((prev is None or prev < seq) and seq <= through):
-                    seq_error = (i - lo, f"leaf {first + i} ({LEAVES} line {i + 1}) has seq {seq}, want one in "
-                                         f"({prev}, {through}]")
-                if first_seq is None:
-                    first_seq = seq
-                prev = last_seq = seq
-                if started >= end:
-                    deferred.append((first + i, hashes[(i - lo) * 32:(i - lo + 1) * 32]))
-                elif charged and plan is not None:
-                    accumulate(sums, plan, customer, key, model, version, prompt, completion, seq, started)
-                i += 1
-        except (ValueError, KeyError, TypeError) as exc:
+    i = lo  # the line (from 0) of the block's first leaf
+    for block in leaves.blocks(lo, start, stop):
+        hashes = [sha256(prefix + raw).digest() for raw in block]
+        position = first + i
+        for h in hashes:  # push_node, inlined: a million calls cost 0.1 s
+            level, index = 0, position
+            while index & 1 and nodes and nodes[-1][0] == level:
+                h = sha256(node_prefix + pop()[2] + h).digest()
+                level += 1
+                index >>= 1
+            push((level, index, h))
+            position += 1
+        if parse_error is None:
             try:
-                parse_leaf(datas[i - start], first + i, f"{LEAVES} line {i + 1}", st)
-            except LeafRangeError as error:
-                return Scan(hashes, str(error), None, None, None, [], {})
-            raise exc from None  # a leaf that parses but does not compare (a time with no zone)
-    return Scan(hashes, None, seq_error, first_seq, last_seq, deferred, sums)
+                datas: list[Any] = json.loads(b"[" + b",".join(block) + b"]")
+            except (ValueError, RecursionError):
+                datas = [_loads_or_raw(raw) for raw in block]  # one by one: the bad line stays bytes, to be named
+            if len(datas) != len(block):
+                datas = [_loads_or_raw(raw) for raw in block]  # a line holding two values
+            j = i
+            try:
+                for d in datas:
+                    if d["v"] != projection_v or d.keys() != fields:
+                        raise ValueError("not a projection of this version")  # parse_leaf says why
+                    seq, prompt, completion = d["seq"], d["prompt_tokens"], d["completion_tokens"]
+                    customer, key, model, version, outcome = (d["customer"], d["key"], d["model"], d["price_version"],
+                                                              d["outcome"])
+                    if (type(seq) is not int or type(prompt) is not int or type(completion) is not int or prompt < 0
+                            or completion < 0 or type(customer) is not str or type(key) is not str
+                            or type(model) is not str or type(version) is not str or type(outcome) is not str):
+                        raise ValueError("a value of another type")  # parse_leaf says which
+                    started = fromiso(d["started_at"])
+                    charged = outcome in charged_outcomes
+                    if seq_error is None and not ((prev is None or prev < seq) and seq <= through):
+                        seq_error = (j - lo, f"leaf {first + j} ({LEAVES} line {j + 1}) has seq {seq}, want one in "
+                                             f"({prev}, {through}]")
+                    if first_seq is None:
+                        first_seq = seq
+                    prev = last_seq = seq
+                    if started >= end:
+                        deferred.append((first + j, hashes[j - i]))
+                    elif charged and plan is not None:
+                        accumulate(sums, plan, customer, key, model, version, prompt, completion, seq, started)
+                    j += 1
+            except (ValueError, KeyError, TypeError, AttributeError, ArithmeticError) as exc:
+                parse_error = _why(datas[j - i], first + j, j, exc, st)
+        i += len(block)
+    if i != hi:
+        raise BundleFormatError(f"{LEAVES} changed while it was read")
+    if parse_error is not None:
+        return Scan(hi - lo, nodes, parse_error, None, None, None, [], {})
+    return Scan(hi - lo, nodes, None, seq_error, first_seq, last_seq, deferred, sums)
+
+
+def _why(data: Any, index: int, line: int, exc: Exception, st: str) -> str:
+    """Step (4)'s message for a leaf the fast path refused: parse_leaf's, or what the fast path met."""
+    try:
+        parse_leaf(data, index, f"{LEAVES} line {line + 1}", st)
+    except LeafRangeError as error:
+        return str(error)
+    reason = f"{type(exc).__name__}: {exc}" if not isinstance(exc, KeyError) else f"no field {exc}"
+    return str(LeafRangeError(f"leaf {index} ({LEAVES} line {line + 1}) is not a usage projection: {reason}", st))
 
 
 def _loads_or_raw(raw: bytes) -> Any:
     try:
         return json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return raw  # not JSON: parse_leaf says so
 
 
-_FORKED: tuple[Sequence[bytes], tuple[Any, ...]] | None = None  # what a forked worker scans
+_FORKED: tuple[LeafFile, tuple[Any, ...]] | None = None  # what a forked worker scans
 
 
-def _scan_forked(lo: int, hi: int, low: int | None) -> Scan:
+def _scan_forked(lo: int, hi: int, start: int, stop: int, low: int | None) -> Scan:
     assert _FORKED is not None
-    raws, (first, through, end, plan, st) = _FORKED
-    return _scan(raws, lo, hi, first, low, through, end, plan, st)
+    leaves, (first, through, end, plan, st) = _FORKED
+    return _scan(leaves, lo, hi, start, stop, first, low, through, end, plan, st)
 
 
 def _split(n: int) -> bool:
@@ -199,24 +283,25 @@ def _split(n: int) -> bool:
             and "fork" in multiprocessing.get_all_start_methods())
 
 
-def scan_range(raws: Sequence[bytes], first: int, after: int, through: int, end: datetime, plan: Plan | None,
+def scan_range(leaves: LeafFile, first: int, after: int, through: int, end: datetime, plan: Plan | None,
                st: str) -> list[Scan]:
     """_scan over the whole range: the second half in a forked child while this process does the first.
 
-    A fork shares the leaves without copying or pickling them; where there is no fork (Windows,
-    macOS default), threads are running (a fork would copy their locks), one CPU, or a small range,
-    one pass here does it all.
+    The child inherits the open file and reads its half through `pread`; only its compact range
+    (a few hashes), sums and deferred leaves come back. Where there is no fork (Windows, macOS
+    default), threads are running (a fork would copy their locks), one CPU, or a small range, one
+    pass here does it all.
     """
     global _FORKED
-    n = len(raws)
+    n, size = leaves.lines, leaves.file.size
     if n < 2 or not _split(n):
-        return [_scan(raws, 0, n, first, after, through, end, plan, st)]
-    half = n // 2
-    _FORKED = (raws, (first, through, end, plan, st))
+        return [_scan(leaves, 0, n, 0, size, first, after, through, end, plan, st)]
+    half, offset = leaves.middle
+    _FORKED = (leaves, (first, through, end, plan, st))
     try:
         with multiprocessing.get_context("fork").Pool(1) as pool:
-            pending = pool.apply_async(_scan_forked, (half, n, None))
-            scans = [_scan(raws, 0, half, first, after, through, end, plan, st)]
+            pending = pool.apply_async(_scan_forked, (half, n, offset, size, None))
+            scans = [_scan(leaves, 0, half, 0, offset, first, after, through, end, plan, st)]
             scans.append(pending.get())
     finally:
         _FORKED = None
@@ -235,7 +320,7 @@ def check_scans(scans: Sequence[Scan], m: int, after: int, through: int, st: str
                                  f"want one in ({prev}, {through}]", st)
         if scan.seq_error is not None:
             raise LeafRangeError(scan.seq_error[1], st)
-        offset += len(scan.hashes) // 32
+        offset += scan.length
         if scan.last_seq is not None:
             prev = scan.last_seq
     firsts = [s.first_seq for s in scans if s.first_seq is not None]

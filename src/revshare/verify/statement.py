@@ -21,14 +21,19 @@ names the file, the leaf (index, seq, line) or the figure (JSON path, got/want):
     (5) the figures: the settled leaves are aggregated, settled under the bundle's terms with the
         same `revshare.settlement.settle`, and every line and total compared with the statement.
 
-The pieces: `bundle` reads the files, `scan` hashes, parses and sums the range's leaves (two
-processes for a large range), `figures` settles them anew (step (5)), `revshare.tlog.compact`
-rebuilds the roots. Imports only `revshare.tlog`, `revshare.settlement`, `revshare.records`
-(the leaf projection) and `revshare.instants`.
+The pieces: `files` opens only regular files inside the bundle, of the size their format allows;
+`bundle` reads them (strict JSON; leaves.jsonl and carried.jsonl only once the signed checkpoint
+and statement bound them), `leaves` streams the range's leaves and `scan` hashes, parses and sums
+them a block at a time (two processes for a large range), `figures` settles them anew (step (5)),
+`revshare.tlog.compact` and `scan.push_node` rebuild the roots. Whatever a file holds, the result
+is a verdict or a StatementVerifyError of one line, never another exception. Imports only
+`revshare.tlog`, `revshare.settlement`, `revshare.records` (the leaf projection) and
+`revshare.instants`.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,9 +50,9 @@ from revshare.tlog import (
     verify_inclusion,
     verify_json,
 )
-from revshare.tlog.compact import append_leaves, fold
+from revshare.tlog.compact import fold, perfect_tiles
 from revshare.tlog.note import Verifier
-from revshare.verify.bundle import SharedFiles, read_json, statement_names
+from revshare.verify.bundle import SharedFiles, check_statement, log_ref, read_json, read_signature, statement_names
 from revshare.verify.errors import (
     BundleFormatError,
     CheckpointBindingError,
@@ -60,7 +65,7 @@ from revshare.verify.errors import (
 )
 from revshare.verify.figures import first_difference, recompute, scan_plan
 from revshare.verify.log import open_checkpoint
-from revshare.verify.scan import Leaf, check_scans, parse_leaf, scan_range
+from revshare.verify.scan import Leaf, Node, check_scans, parse_leaf, push_node, scan_range
 
 __all__ = [
     "BundleFormatError",
@@ -104,23 +109,24 @@ def _verify_one(directory: Path, name: str, verifier: Verifier | str, shared: Sh
         raise BundleFormatError(f"{st} is not a revshare statement")
     steps: list[Step] = []
 
-    # (0) The statement's signature, under the key the licensor trusts.
+    # (0) The statement's signature, under the key the licensor trusts; the .sig names this statement.
     sig_file = layout.signature_file(name)
-    sig = read_json(directory / sig_file)
-    if not isinstance(sig, dict) or not isinstance(sig.get("signature"), str):
-        raise BundleFormatError(f"{sig_file}: want {{\"signature\": base64, ...}}")
+    signature, named_key, named_hash = read_signature(directory / sig_file, st)
     try:
-        verify_json(statement, sig["signature"], verifier)
+        verify_json(statement, signature, verifier)
     except (TlogError, ValueError) as exc:
         raise StatementSignatureError(
             f"the signature does not verify under the trusted key ({exc}); {sig_file} names key "
-            f"{str(sig.get('key', '?')).split('+')[0:2]}", st) from None
-    steps.append(Step(0, STEPS[0], f"Ed25519 over JCS, sha256 {statement_hash(statement)[:16]}…"))
-
-    try:
-        ref = LogRef.from_json(statement["log"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise BundleFormatError(f"the statement names no log checkpoint and leaf range: {exc}", st) from None
+            f"{(named_key or '?').split('+')[0:2]}", st) from None
+    digest = statement_hash(statement)
+    if named_hash is not None and named_hash != digest:
+        raise StatementSignatureError(f'{sig_file}: "sha256" is not the statement\'s ({digest})', st)
+    trusted = verifier if isinstance(verifier, str) else verifier.to_text()
+    if named_key is not None and named_key.strip() != trusted.strip():
+        raise StatementSignatureError(f'{sig_file}: "key" names {named_key[:120]!r}, not the key you hold', st)
+    steps.append(Step(0, STEPS[0], f"Ed25519 over JCS, sha256 {digest[:16]}…"))
+    check_statement(statement, st)
+    ref = log_ref(statement["log"], st)
 
     # (1) Both checkpoints verify under the key and are those the statement names.
     try:
@@ -147,22 +153,22 @@ def _verify_one(directory: Path, name: str, verifier: Verifier | str, shared: Sh
     if len(border) != m.bit_count():  # then it folds to the root only by a forged hash
         raise LeafRootError(f"{layout.BORDER} has {len(border)} hashes; the border of a tree of size {m} has "
                             f"{m.bit_count()}", st)
-    raws = shared.leaves
-    if len(raws) != n - m:
-        raise LeafRootError(f"{layout.LEAVES} has {len(raws)} leaves; the range [{m}, {n}) has {n - m} "
-                            f"({'missing' if len(raws) < n - m else 'extra'} leaves)", st)
-    # The leaves are hashed, parsed, checked and summed in one pass (two processes for a large
-    # range); what that pass found wrong in them is reported at step (4), in step order.
+    leaves = shared.leaves(n - m)  # refused unless n - m leaves can fill it
+    if leaves.lines != n - m:
+        raise LeafRootError(f"{layout.LEAVES} has {leaves.lines} leaves; the range [{m}, {n}) has {n - m} "
+                            f"({'missing' if leaves.lines < n - m else 'extra'} leaves)", st)
+    # The leaves are streamed, hashed, parsed, checked and summed in one pass (two processes for a
+    # large range); what that pass found wrong in them is reported at step (4), in step order.
     period = Period.parse(statement["period"])
     after = ref.after_seq
-    scans = scan_range(raws, m, after, ref.through_seq, period.end, scan_plan(statement, ref, period), st)
-    joined = b"".join(scan.hashes for scan in scans)
-    frontier = list(border)
-    append_leaves(frontier, m, [joined[i:i + 32] for i in range(0, len(joined), 32)])
-    del joined
-    root = fold(frontier)
+    scans = scan_range(leaves, m, after, ref.through_seq, period.end, scan_plan(statement, ref, period), st)
+    nodes: list[Node] = [(level, index, h) for (level, index), h in zip(perfect_tiles(0, m), border, strict=True)]
+    for scan in scans:
+        for node in scan.nodes:
+            push_node(nodes, *node)
+    root = fold([h for _, _, h in nodes])
     if root != current.root_hash:
-        raise LeafRootError(f"the {len(raws)} leaves of {layout.LEAVES} (leaves {m}..{n - 1}) rebuild root "
+        raise LeafRootError(f"the {leaves.lines} leaves of {layout.LEAVES} (leaves {m}..{n - 1}) rebuild root "
                             f"{root.hex()}, the checkpoint's is {current.root_hash.hex()}: a leaf was changed, "
                             "added, removed or reordered", st)
     steps.append(Step(2, STEPS[2], f"{n - m} leaves [{m}, {n}) rebuild root {root.hex()[:16]}…"))
@@ -189,9 +195,12 @@ def _verify_one(directory: Path, name: str, verifier: Verifier | str, shared: Sh
                              f"{(ref.first_seq, ref.last_seq)}", st)
     carried: list[Leaf] = []
     carried_hashes: list[bytes] = []
-    for i, entry in enumerate(shared.carried):
+    for i, entry in enumerate(shared.carried(ref.carried.count)):
         raw, index, proof = entry.data.encode("utf-8"), entry.index, entry.proof
         leaf = parse_leaf(raw, index, f"{layout.CARRIED} line {i + 1}", st)
+        if entry.seq != leaf.seq:
+            raise LeafRangeError(f"{layout.CARRIED} line {i + 1} names seq {entry.seq}, the leaf's seq is {leaf.seq}",
+                                 st)
         if not 0 <= index < m or leaf.seq > after or leaf.started < period.start:
             raise LeafRangeError(f"carried leaf {index} (seq {leaf.seq}) is not a leaf before the range that "
                                  f"started in {period.label}", st)
@@ -232,10 +241,13 @@ def _verify_one(directory: Path, name: str, verifier: Verifier | str, shared: Sh
 def _check_held(held: Path, statement: dict[str, Any], ref: LogRef, st: str) -> str:
     """The previous bundle the licensor kept: its statement of this contract is the one chained to."""
     for name in statement_names(held):
-        prev = read_json(held / layout.statement_file(name))
-        if prev.get("contract") != statement["contract"]:
+        held_file = layout.statement_file(name)
+        prev = check_statement(read_json(held / held_file), held_file, previous=True)
+        if prev["contract"] != statement["contract"]:
             continue
-        before = LogRef.from_json(prev["log"])
+        if prev["log"] is None:
+            raise BundleFormatError(f"{held / held_file} names no log checkpoint to hold this statement to")
+        before = log_ref(prev["log"], held_file)
         if (before.size, before.root) != (ref.previous_size, ref.previous_root):
             raise ConsistencyError(
                 f"history rewritten: the checkpoint you hold from {held.name} is size {before.size} root "
@@ -250,17 +262,17 @@ def _check_held(held: Path, statement: dict[str, Any], ref: LogRef, st: str) -> 
 def _check_previous(directory: Path, name: str, statement: dict[str, Any], ref: LogRef, st: str) -> str:
     """The previous statement, if the bundle has it: the chain hash, number, balance and deferred leaves."""
     path = directory / layout.previous_statement_file(name)
-    if statement.get("previous_hash") is None or not path.exists():
+    if statement["previous_hash"] is None or not os.path.lexists(path):
         return ""
-    prev = read_json(path)
+    prev = check_statement(read_json(path), path.name, previous=True)
     if statement_hash(prev) != statement["previous_hash"]:
         raise LeafRangeError(f"{path.name} hashes to {statement_hash(prev)}, the statement chains to "
                              f"{statement['previous_hash']}", st)
     if prev.get("number") != statement["number"] - 1 or prev["totals"]["recoupment_after"] != \
             statement["totals"]["recoupment_before"]:
         raise LeafRangeError(f"{path.name} is not the statement before this one (number or recoupment balance)", st)
-    if prev.get("log") and Period.parse(prev["period"]).next() == Period.parse(statement["period"]):
-        before = LogRef.from_json(prev["log"])
+    if prev["log"] and Period.parse(prev["period"]).next() == Period.parse(statement["period"]):
+        before = log_ref(prev["log"], path.name)
         if (before.size, before.root) != (ref.previous_size, ref.previous_root):
             raise LeafRangeError(f"the previous statement's checkpoint is size {before.size}, this one starts at "
                                  f"{ref.previous_size}: a gap or an overlap between the statements", st)
@@ -277,9 +289,22 @@ def verify_bundle(directory: str | Path, verifier: Verifier | str,
     `previous`: the licensor's own copy of the previous period's bundle, to hold the host to it.
     """
     d = Path(directory)
-    names = statement_names(d)
-    if not names:
-        raise BundleFormatError(f"{d}: no statement-*.json in the bundle")
-    shared = SharedFiles(d)
-    held = Path(previous) if previous is not None else None
-    return [_verify_one(d, name, verifier, shared, held) for name in names]
+    where = str(d)
+    verdicts: list[StatementVerdict] = []
+    try:
+        names = statement_names(d)
+        if not names:
+            raise BundleFormatError(f"{d}: no statement-*.json in the bundle")
+        shared = SharedFiles(d)
+        held = Path(previous) if previous is not None else None
+        try:
+            for name in names:
+                where = layout.statement_file(name)
+                verdicts.append(_verify_one(d, name, verifier, shared, held))
+        finally:
+            shared.close()
+    except (ArithmeticError, AttributeError, LookupError, OSError, RecursionError, TypeError, ValueError) as exc:
+        # What the checks did not foresee in a file (a value of another type deep in a signed
+        # statement or the terms, a directory that cannot be listed) fails, in one line.
+        raise BundleFormatError(f"cannot be verified: {type(exc).__name__}: {exc}", where) from None
+    return verdicts
