@@ -37,7 +37,12 @@ def keys_create(
     if catalog.customer(customer) is None:
         known = ", ".join(c.name for c in catalog.customers) or "none"
         fail(f"{catalog.source}: no customer named {customer!r} in [[customers]] (known: {known})")
-    key, secret = ledger_or_exit(catalog).create_key(customer, label)
+    from revshare.ledger.store import LedgerError
+
+    try:
+        key, secret = ledger_or_exit(catalog).create_key(customer, label)
+    except LedgerError as exc:
+        fail(str(exc))
     out.print(f"created {key.key_id} for customer {customer!r}; store the key now, it is not shown again:")
     print(secret)
 

@@ -23,6 +23,8 @@ from revshare.cli._common import (
 )
 from revshare.tlog import TlogError
 
+LABEL_MAX = 128  # licensor_tokens.label
+
 log_app = typer.Typer(help="The verifiable log: host key, integration, checkpoints, audit, receipts.",
                       no_args_is_help=True)
 app.add_typer(log_app, name="log")
@@ -53,6 +55,7 @@ def log_integrate(config: ConfigOption = DEFAULT_CONFIG) -> None:
 
     The gateway does this every `[log] interval_s`; run it by hand or at period close.
     Exits 1, signing nothing new, if a checkpoint would not extend the last one signed.
+
     Example: revshare log integrate
     """
     from revshare.logstore.integrator import IntegrationError, integrate
@@ -117,6 +120,7 @@ def log_audit(config: ConfigOption = DEFAULT_CONFIG) -> None:
 
     Recomputes each record's leaf, rebuilds each log from its leaves and compares with every
     signed checkpoint. Exits 1 naming each record edited, deleted, inserted or reordered.
+
     Example: revshare log audit
     """
     from revshare.logstore.audit import audit
@@ -151,6 +155,8 @@ def licensor_token_create(
     if licensor not in catalog_log_ids(catalog) or licensor.startswith("_"):
         known = ", ".join(x for x in catalog_log_ids(catalog) if not x.startswith("_")) or "none"
         fail(f"{catalog.source}: no licensor {licensor!r} (known: {known})")
+    if len(label) > LABEL_MAX:
+        fail(f"a token's label has at most {LABEL_MAX} characters, got {len(label)}")
     token, secret = create_token(ledger_or_exit(catalog), licensor, label)
     out.print(f"created {token.token_id} for licensor {licensor!r}; store the token now, it is not shown again:")
     print(secret)

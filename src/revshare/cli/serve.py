@@ -24,6 +24,7 @@ from revshare.cli._common import (
     labelled,
     ledger_or_exit,
     out,
+    shown,
 )
 from revshare.config import Catalog
 
@@ -32,7 +33,7 @@ from revshare.config import Catalog
 def serve(
     config: ConfigOption = DEFAULT_CONFIG,
     host: Annotated[str | None, typer.Option(help="Address to listen on [default: server.host]")] = None,
-    port: Annotated[int | None, typer.Option(help="Port [default: server.port]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [default: server.port]", min=1, max=65535)] = None,
     demo: Annotated[
         bool, typer.Option(help="Create a fresh key for the 'demo' customer and print how to call the gateway.")
     ] = False,
@@ -62,7 +63,7 @@ def serve(
             fail(f"{catalog.source}: --demo needs a customer named 'demo' in [[customers]]")
         ledger.revoke_keys(k.key_id for k in ledger.keys("demo") if k.label == "demo" and k.revoked_at is None)
         _, demo_key = ledger.create_key("demo", label="demo")
-    _banner(catalog, host, port, demo_key, admin_token if generated_admin else None)
+    _banner(catalog, ledger.safe_url, host, port, demo_key, admin_token if generated_admin else None)
     uvicorn.run(create_app(catalog, admin_token=admin_token, ledger=ledger), host=host, port=port,
                 log_level=log_level, access_log=False, log_config=_log_config(uvicorn.config.LOGGING_CONFIG))
 
@@ -78,10 +79,12 @@ def _log_config(base: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
-def _banner(catalog: Catalog, host: str, port: int, demo_key: str | None, admin_token: str | None) -> None:
-    base = f"http://{host}:{port}"
+def _banner(catalog: Catalog, ledger_url: str, host: str, port: int, demo_key: str | None,
+            admin_token: str | None) -> None:
+    """What `serve` prints before it starts; `ledger_url` has its password hidden (Ledger.safe_url)."""
+    base = f"http://{shown(host)}:{port}"
     model = catalog.models[0].id if catalog.models else "MODEL"
-    where = f"gateway on {base}  (catalog {catalog.source}, ledger {catalog.database_url()})"
+    where = f"gateway on {base}  (catalog {catalog.source}, ledger {ledger_url})"
     out.print(labelled("revshare", "bold", where))
     if admin_token:
         out.print(f"admin token for this run (set ${catalog.server.admin_token_env} to fix one): {admin_token}")

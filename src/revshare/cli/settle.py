@@ -26,6 +26,7 @@ from revshare.cli._common import (
     labelled,
     ledger_or_exit,
     out,
+    shown,
 )
 from revshare.instants import format_instant
 from revshare.settlement import Period
@@ -47,9 +48,14 @@ def _operator() -> str:
 
 def _period(text: str) -> Period:
     try:
-        return Period.parse(text)
+        period = Period.parse(text)
     except ValueError as exc:
         fail(str(exc))
+    try:
+        _ = (period.start, period.end)  # a month the calendar holds, with a month after it
+    except (ValueError, OverflowError):
+        fail(f"period {text!r} is out of range: from 0001-01 to 9999-11")
+    return period
 
 
 @period_app.command("close")
@@ -124,26 +130,38 @@ def credit(
     model: Annotated[str | None, typer.Option(help="The model it concerns; only its revenue is lowered.")] = None,
     currency: Annotated[str | None, typer.Option(help="ISO 4217 code [default: the currency of the prices].")] = None,
     refers_to: Annotated[str | None, typer.Option(help="The period it corrects, YYYY-MM (informational).")] = None,
+    reference: Annotated[str | None, typer.Option(
+        "--id", help="Your reference for this credit (a ticket number): granted once per reference; "
+        "running the command again answers with the credit already granted.")] = None,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Grant a credit, refund or discount, dated now; it lands in the next period to close.
 
-    Example: revshare credit --customer acme --amount 12.50 --reason "outage 2026-01-14" --kind refund
+    Granted once: with --id, a repeat is answered with the credit already granted; without it, an
+    identical credit granted in the last 10 minutes is refused as a retry. The credit is printed
+    only once it is written, and every error comes before anything is written.
+
+    Example: revshare credit --customer acme --amount 12.50 --reason "outage 2026-01-14" --kind refund --id T-1042
     """
-    from revshare.monthend.credits import grant_credit
-    from revshare.monthend.periods import SettlementLedgerError, next_open_period
+    from revshare.monthend.credits import grant_credit_once
+    from revshare.monthend.periods import SettlementLedgerError
 
     catalog = catalog_or_exit(config)
     ledger = ledger_or_exit(catalog)
     try:
-        granted = grant_credit(ledger, catalog, customer=customer, amount=amount, reason=reason, kind=kind,
-                               model=model, currency=currency, refers_to=refers_to, created_by=_operator())
+        granted = grant_credit_once(ledger, catalog, customer=customer, amount=amount, reason=reason, kind=kind,
+                                    model=model, currency=currency, refers_to=refers_to, created_by=_operator(),
+                                    reference=reference)
     except SettlementLedgerError as exc:
         fail(str(exc))
-    nxt = next_open_period(ledger)
-    lands = f"period {nxt.label}" if nxt else "the first period you close"
-    out.print(f"{granted.kind} {granted.id}: {granted.amount} {granted.currency} to {granted.customer} "
-              f"({granted.reason}); it lands in {lands}")
+    c = granted.credit
+    lands = f"period {granted.lands_in.label}" if granted.lands_in else "the first period you close"
+    ref = f" (--id {granted.reference})" if granted.reference else ""
+    what = f"{c.kind} {c.id}{ref}: {c.amount} {c.currency} to {c.customer} ({shown(c.reason)}); it lands in {lands}"
+    if granted.repeated:
+        out.print(f"already granted: {what}; granted at {format_instant(c.date)}, nothing written now")
+    else:
+        out.print(what)
 
 
 @app.command(name="settle")
@@ -193,6 +211,8 @@ def settle_command(
                                 progress=progress)
         except SettlementLedgerError as exc:
             fail(str(exc))
+        except OSError as exc:
+            fail(f"cannot write the statements to {shown(out_dir)}: {exc}")
     res = run.result
     for w in run.warnings:
         err.print(labelled("warning:", "yellow", f"[{w.code}] {w.message}"), soft_wrap=True)
@@ -210,11 +230,11 @@ def settle_command(
     for h in res.summaries:
         host.add_row(h.currency, f"{h.gross}", f"{h.credits}", f"{h.licensors_due}", f"{h.host_net}")
     # Pipes and logs get a width that fits the figures (rich would squeeze them into 80 columns).
-    screen = out if out.is_terminal else Console(file=out.file, width=140, highlight=False)
+    screen = out if out.is_terminal else Console(file=out.file, width=140, highlight=False, markup=False)
     screen.print(statements, invoices, host)
     again = " (already settled: files re-created identical to those issued; nothing stored)" if run.rerun else ""
     out.print(f"{run.requests} charged request(s) in {run.aggregates} group(s); wrote {len(run.files)} file(s) "
-              f"to {out_dir}{again}")
+              f"to {shown(out_dir)}{again}")
 
 
 @export_app.command("statement-bundle")
@@ -243,5 +263,5 @@ def export_statement_bundle(
         written = export_bundle(ledger, catalog, p, licensor, out_dir, exported_by=_operator())
     except (SettlementLedgerError, IntegrationError, TlogError, OSError) as exc:
         fail(str(exc))
-    out.print(f"wrote {len(written)} file(s) to {out_dir}: " + ", ".join(w.name for w in written))
-    out.print(f"verify: revshare verify statement {out_dir} --key {out_dir / 'host.vkey'}")
+    out.print(f"wrote {len(written)} file(s) to {shown(out_dir)}: " + ", ".join(w.name for w in written))
+    out.print(f"licensor: revshare verify statement {shown(out_dir)} --key HELD.vkey (its copy of `revshare log key`)")

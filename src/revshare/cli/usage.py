@@ -17,13 +17,15 @@ from revshare.cli._common import (
     out,
 )
 
+SEQ_MAX = 2**63 - 1  # the ledger's seq is a signed 64-bit integer
+
 
 @app.command()
 def usage(
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines, one record each.")] = False,
     customer: Annotated[str | None, typer.Option(help="Only this customer's records.")] = None,
-    after_seq: Annotated[int, typer.Option(help="Only records after this seq.")] = 0,
-    limit: Annotated[int | None, typer.Option(help="At most this many records.")] = None,
+    after_seq: Annotated[int, typer.Option(help="Only records after this seq.", min=0, max=SEQ_MAX)] = 0,
+    limit: Annotated[int | None, typer.Option(help="At most this many records.", min=0, max=SEQ_MAX)] = None,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """List usage records in ledger order.

@@ -78,17 +78,24 @@ def parse_catalog(raw: dict[str, Any], source: str = "<catalog>") -> Catalog:
         raise ConfigError("\n".join(_lines(exc, raw, source))) from None
 
 
+def _shown(path: Path) -> str:
+    """The path as errors name it: as written, but a newline or other non-printable character escaped,
+    so each error stays one line and a file name cannot drive the terminal."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(path))
+
+
 def load_catalog(path: str | os.PathLike[str]) -> Catalog:
-    """Read and validate a TOML catalog file."""
+    """Read and validate a TOML catalog file; errors name it as `source` (printable)."""
     p = Path(path)
+    source = _shown(p)
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{p}: no such catalog file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{p}: cannot read: {exc}") from None
+        raise ConfigError(f"{source}: no such catalog file") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: a NUL in the path
+        raise ConfigError(f"{source}: cannot read: {exc}") from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: not valid TOML: {exc}") from None
-    return parse_catalog(raw, source=str(p))
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    return parse_catalog(raw, source=source)

@@ -78,6 +78,9 @@ class ServerConfig(_Strict):
     access_log: Literal["text", "json", "off"] = "text"
     # GET /metrics is unauthenticated unless this names an environment variable holding a token.
     metrics_token_env: str | None = None
+    # How long an Idempotency-Key's stored response (completion text) is kept for replays, from the
+    # first request; then it is deleted and the key may be used again as a new request (RELIABILITY.md).
+    idempotency_retention_s: float = Field(default=86_400.0, ge=60, le=30 * 86_400, strict=True)
 
 
 class LogConfig(_Strict):

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from datetime import timedelta
 from typing import Any
 
 from revshare.instants import sql_text, utc_now
+from revshare.ledger.idempotency import DEFAULT_RETENTION_S
 from revshare.metering.reservation import BudgetRow, Final, Intent, IntentResult
 
 __all__ = ["ReservationSql", "parse_budgets"]
@@ -35,17 +37,22 @@ def parse_budgets(text: str) -> tuple[tuple[str, str], ...]:
 class ReservationSql:
     """The statements rendered for one DBAPI paramstyle, and the batch logic that runs them."""
 
-    def __init__(self, paramstyle: str, is_sqlite: bool) -> None:
+    def __init__(self, paramstyle: str, is_sqlite: bool, retention_s: float = DEFAULT_RETENTION_S) -> None:
         m = "?" if paramstyle == "qmark" else "%s"
         self.is_sqlite = is_sqlite
+        self.retention = timedelta(seconds=retention_s)
         self.ensure = (f"INSERT INTO budgets (scope, period, spent, reserved) VALUES ({m}, {m}, 0, 0) "
                        "ON CONFLICT DO NOTHING")
         self.reserve = (f"UPDATE budgets SET reserved = reserved + {m} WHERE scope = {m} AND period = {m} "
                         f"AND spent + reserved + {m} <= {m} RETURNING reserved")
         self.adjust = (f"UPDATE budgets SET spent = spent + {m}, reserved = reserved - {m} "
                        f"WHERE scope = {m} AND period = {m}")
+        # A completed key past its retention window is taken over: the request runs anew (ledger/idempotency.py).
         self.claim = ("INSERT INTO idempotency_keys (customer, key, body_hash, record_id, status, response, "
-                      f"created_at) VALUES ({m}, {m}, {m}, {m}, NULL, NULL, {m}) ON CONFLICT DO NOTHING")
+                      f"created_at) VALUES ({m}, {m}, {m}, {m}, NULL, NULL, {m}) ON CONFLICT (customer, key) DO "
+                      "UPDATE SET body_hash = excluded.body_hash, record_id = excluded.record_id, status = NULL, "
+                      "response = NULL, created_at = excluded.created_at WHERE idempotency_keys.status IS NOT NULL "
+                      f"AND idempotency_keys.created_at < {m}")
         self.complete = f"UPDATE idempotency_keys SET status = {m}, response = {m} WHERE customer = {m} AND key = {m}"
         self.release = f"DELETE FROM idempotency_keys WHERE customer = {m} AND key = {m} AND status IS NULL"
         self.insert = (f"INSERT INTO reservations (record_id, instance, units, budgets, request, created_at) "
@@ -85,12 +92,14 @@ class ReservationSql:
                 else:
                     taken[i].append(row)
         now = self._now()
+        expired = utc_now() - self.retention
         claims = sorted((x.idempotency.customer, x.idempotency.key, i) for i, x in enumerate(intents)
                         if x.idempotency is not None and i not in refused)
         for customer, key, i in claims:
             claim = intents[i].idempotency
             assert claim is not None
-            cursor.execute(self.claim, (customer, key, claim.body_hash, intents[i].record_id, now))
+            cursor.execute(self.claim, (customer, key, claim.body_hash, intents[i].record_id, now,
+                                        sql_text(expired) if self.is_sqlite else expired))
             if cursor.rowcount != 1:
                 refused[i] = "idempotency"
         for i in refused:

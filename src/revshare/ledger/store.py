@@ -4,12 +4,19 @@ SQLite runs in WAL mode with synchronous=NORMAL by default: a committed record s
 of the process; a power loss may lose the transactions committed since the last WAL sync.
 `synchronous="FULL"` (catalog: server.sqlite_synchronous) closes that window with an fsync per
 group commit. PostgreSQL is durable as the server is configured (synchronous_commit).
+
+A SQLite ledger is the owner's alone: its directory is created 0700 and its files (the database,
+its `-wal` and `-shm`) 0600, whatever the umask; SQLite gives the WAL and shared-memory files the
+database file's mode, so the database is created (or tightened) first.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import secrets
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,7 +25,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Engine, create_engine, event, func, select, update
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
 from revshare.instants import as_utc, sql_text
 from revshare.ledger.schema import api_keys, usage_records
@@ -28,6 +35,7 @@ from revshare.records.record import Outcome, UsageRecord
 __all__ = ["ApiKey", "Ledger", "LedgerError", "hash_secret"]
 
 KEY_PREFIX = "rsk_"
+LABEL_MAX = 128  # api_keys.label
 
 
 class LedgerError(Exception):
@@ -59,21 +67,49 @@ def _sqlite_pragmas(synchronous: str) -> Any:
     return on_connect
 
 
+def _private_sqlite_file(database: str) -> None:
+    """Create the ledger's directory 0700 (only when it is ours to create) and its files 0600.
+
+    An existing directory keeps its mode: it may be the working directory or shared. An existing
+    database, WAL or shared-memory file that group or others can read is tightened to 0600.
+    """
+    path = Path(database)
+    if not path.parent.exists():
+        path.parent.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            path.parent.mkdir(mode=0o700)
+    with contextlib.suppress(FileExistsError):  # an empty file is an empty SQLite database
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        with contextlib.suppress(OSError):  # absent, or not ours to change
+            if stat.S_IMODE(name.stat().st_mode) & 0o077:
+                name.chmod(0o600)
+
+
 class Ledger:
     """A handle on the ledger database. Thread-safe: each call checks out its own connection."""
 
     def __init__(self, url: str, *, synchronous: Literal["NORMAL", "FULL"] = "NORMAL") -> None:
         self.url = url
-        parsed = make_url(url)
+        try:
+            parsed = make_url(url)
+        except ArgumentError as exc:
+            raise LedgerError(f"the ledger URL is not a database URL: {exc}") from None
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         kwargs: dict[str, Any] = {"future": True}
         if self.is_sqlite:
-            if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
+                try:
+                    _private_sqlite_file(parsed.database)
+                except OSError as exc:
+                    raise LedgerError(f"cannot create the ledger at {self.safe_url}: {exc}") from exc
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 10}
         else:
             kwargs["pool_pre_ping"] = True
-        self.engine: Engine = create_engine(url, **kwargs)
+        try:
+            self.engine: Engine = create_engine(url, **kwargs)
+        except (ArgumentError, ImportError) as exc:
+            raise LedgerError(f"cannot open the ledger at {self.safe_url}: {exc}") from None
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas(synchronous))
         self._fast = _AppendSql(self.engine.dialect.paramstyle, self.is_sqlite)
@@ -171,6 +207,8 @@ class Ledger:
 
     def create_key(self, customer: str, label: str = "") -> tuple[ApiKey, str]:
         """Create a key; return it and its secret, which is shown once and never stored."""
+        if len(label) > LABEL_MAX:
+            raise LedgerError(f"a key's label has at most {LABEL_MAX} characters, got {len(label)}")
         key_id = "key_" + secrets.token_hex(6)
         secret = f"{KEY_PREFIX}{secrets.token_urlsafe(24)}"
         created = datetime.now(UTC)

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from revshare.ledger.idempotency import DEFAULT_RETENTION_S
 from revshare.ledger.reservations import ReservationSql
 from revshare.ledger.store import Ledger, LedgerError
 from revshare.metering.reservation import Final, Intent, IntentResult
@@ -65,13 +66,13 @@ class GroupCommitWriter:
     """Batches appends into shared transactions on a dedicated thread."""
 
     def __init__(self, ledger: Ledger, *, batch_max: int = 256, wait_ms: float = 0.0,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, idempotency_retention_s: float = DEFAULT_RETENTION_S) -> None:
         self._ledger = ledger
         self.metrics = metrics if metrics is not None else Metrics()
         self._batch_max = batch_max
         self._wait_s = wait_ms / 1000.0
         self._queue: queue.SimpleQueue[_Pending | object] = queue.SimpleQueue()
-        self._sql = ReservationSql(ledger.engine.dialect.paramstyle, ledger.is_sqlite)
+        self._sql = ReservationSql(ledger.engine.dialect.paramstyle, ledger.is_sqlite, idempotency_retention_s)
         self._backlog: list[_Pending] = []
         self.healthy = True
         self._thread = threading.Thread(target=self._run, name="revshare-ledger-writer", daemon=True)

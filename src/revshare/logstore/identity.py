@@ -74,7 +74,7 @@ class LogIdentity:
 
 def _write_new(path: Path, text: str) -> None:
     """Create `path` with mode 0600 atomically; never overwrite (a racing creator wins)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # the data dir: owner-only when created here
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:

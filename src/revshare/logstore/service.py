@@ -42,6 +42,7 @@ from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
 from revshare.config import Catalog
+from revshare.ledger.idempotency import sweep_quietly
 from revshare.ledger.schema import usage_records
 from revshare.ledger.store import Ledger
 from revshare.logstore.identity import LogIdentity, catalog_log_ids, load_identity, log_ids_for
@@ -156,6 +157,8 @@ class LogService:
                 self.last_error = f"integration failed: {exc.__class__.__name__}"
                 log.exception("tlog: integration failed")
             await self.refresh_state()
+            # The gateway's periodic chores share this tick: replay bodies past their window go.
+            await run_in_threadpool(sweep_quietly, self.ledger, self.catalog.server.idempotency_retention_s)
             await asyncio.sleep(self.catalog.log.interval_s)
 
     async def refresh_state(self) -> None:

@@ -6,6 +6,8 @@
   larger seq was appended after it. A row is never updated or deleted.
 - `settlement_credits`: credits, refunds and discounts. Each lands in the first close whose
   cut-off comes after its `created_at` (the period open when it was granted). Never updated.
+  `reference` (migration 0006) is the operator's `--id`, unique when given: a credit is granted
+  once per reference.
 - `settlement_states`: the `SettlementState` JSON after each settled period (statement chain,
   numbering, recoupment balances): the next period's settle starts from it.
 - `settlement_documents`: every statement and invoice issued, with its number, the SHA-256 of
@@ -48,8 +50,10 @@ settlement_credits = Table(
     Column("refers_to", String(7)),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("created_by", String(128), nullable=False),
+    Column("reference", String(128)),  # `revshare credit --id`: at most one credit per reference
 )
 Index("ix_settlement_credits_created_at", settlement_credits.c.created_at)
+Index("ux_settlement_credits_reference", settlement_credits.c.reference, unique=True)
 
 settlement_states = Table(
     "settlement_states",

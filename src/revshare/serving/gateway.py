@@ -112,7 +112,7 @@ async def open_gateway(catalog: Catalog, ledger: Ledger, engines: dict[str, Engi
     else:
         log.info("ledger: fail-closed: requests get 503 while the ledger cannot be written")
     writer = GroupCommitWriter(ledger, batch_max=catalog.server.commit_batch_max, wait_ms=catalog.server.commit_wait_ms,
-                               metrics=metrics)
+                               metrics=metrics, idempotency_retention_s=catalog.server.idempotency_retention_s)
     writer.start()
     running = engines if engines is not None else build_engines(catalog, metrics)
     try:
