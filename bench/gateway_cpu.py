@@ -9,6 +9,13 @@ script, and alternate the two:
     .venv/bin/python bench/gateway_cpu.py --tree ../old
     .venv/bin/python bench/gateway_cpu.py
 
+`--callgrind` runs the gateway under valgrind's callgrind and counts the instructions it executes
+per request instead, on the event loop's thread and in all (zeroed after the warm-up, dumped after the measured requests): slower (about
+50x) but repeatable to a fraction of a percent where CPU time is not, so small changes (tens of
+µs) can be told from the noise:
+
+    .venv/bin/python bench/gateway_cpu.py --callgrind --requests 300
+
 The gateway serves the stub upstream of bench/upstream_stub.py (16 tokens, no delay) with
 metering on (SQLite WAL, group commit), as bench/overhead.py does; 200 requests warm it first.
 """
@@ -20,6 +27,8 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -33,10 +42,32 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def counted(pid: int, out: Path, work: Callable[[], None]) -> tuple[int, int]:
+    """Instructions the process under callgrind executes while `work` runs: on its main thread
+    (the event loop, which every request waits for) and on all its threads."""
+    quiet = {"check": True, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    subprocess.run(["callgrind_control", "--zero", str(pid)], **quiet)
+    work()
+    for old in out.parent.glob(out.name + "*"):
+        old.unlink()
+    subprocess.run(["callgrind_control", "--dump", str(pid)], **quiet)
+    main = total = 0
+    for dump in out.parent.glob(out.name + "*"):
+        for line in dump.read_text(errors="replace").splitlines():
+            if line.startswith(("summary:", "totals:")):
+                total += int(line.split()[1])
+                if dump.name.endswith("-01"):  # --separate-threads: thread 1 is the main thread
+                    main += int(line.split()[1])
+                break
+    return main, total
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tree", type=Path, default=HERE, help="the checkout to measure (default: this one)")
     parser.add_argument("--requests", type=int, default=3000, help="measured requests per mode (default 3000)")
+    parser.add_argument("--callgrind", action="store_true",
+                        help="count instructions per request under valgrind (repeatable, slow)")
     args = parser.parse_args()
     tree = args.tree.resolve()
     sys.path[:0] = [str(tree / "src"), str(tree / "bench")]
@@ -53,20 +84,36 @@ def main() -> None:
     _, key = ledger.create_key("bench")
     env = {**os.environ, "REVSHARE_DATABASE_URL": url, "PYTHONPATH": str(tree / "src")}
     stub = subprocess.Popen([sys.executable, str(tree / "bench" / "upstream_stub.py"), "--port", str(stub_port)])
+    out = tmp / "callgrind.out"
+    under = ["valgrind", "-q", "--tool=callgrind", f"--callgrind-out-file={out}", "--instr-atstart=yes",
+             "--dump-line=no", "--separate-threads=yes"] if args.callgrind else []
     gateway = subprocess.Popen(
-        [sys.executable, "-m", "revshare.cli", "serve", "--config", str(tmp / "bench.toml"),
+        [*under, sys.executable, "-m", "revshare.cli", "serve", "--config", str(tmp / "bench.toml"),
          "--port", str(gw_port), "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL)
     try:
         wait_ready(f"http://127.0.0.1:{stub_port}/v1/models")
+        if args.callgrind:  # valgrind starts the gateway about 50 times slower than it runs natively
+            deadline = time.monotonic() + 900
+            while time.monotonic() < deadline and gateway.poll() is None:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{gw_port}/healthz", timeout=5).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(1)
         wait_ready(f"http://127.0.0.1:{gw_port}/healthz")
         print(f"gateway CPU per request, {args.requests} sequential requests per mode, tree {tree}")
-        with httpx.Client(headers={"Authorization": f"Bearer {key}"}) as client:
+        with httpx.Client(headers={"Authorization": f"Bearer {key}"}, timeout=120) as client:
             for stream in (False, True):
                 def send(n: int, stream: bool = stream) -> None:
                     for _ in range(n):
                         client.post(f"http://127.0.0.1:{gw_port}/v1/chat/completions",
                                     json={**BODY, "stream": stream}).read()
-                send(200)
+                send(50 if args.callgrind else 200)
+                if args.callgrind:
+                    main, total = counted(gateway.pid, out, lambda: send(args.requests))
+                    print(f"  {'stream' if stream else 'whole '}  {main / args.requests:,.0f} instructions on the "
+                          f"event loop, {total / args.requests:,.0f} in all threads")
+                    continue
                 before = cpu_seconds(gateway.pid)
                 send(args.requests)
                 per_request = (cpu_seconds(gateway.pid) - before) / args.requests

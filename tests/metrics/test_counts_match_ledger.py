@@ -11,6 +11,7 @@ import openai
 import pytest
 
 from revshare.config import parse_catalog
+from revshare.metering.refusal import RefusalKind
 from revshare.records.record import Outcome
 from tests.metrics.scrape import Samples, failing_upstream_app, scrape, scrape_until, total
 from tests.support.servers import Running, ServerThread, free_port, running_gateway
@@ -141,13 +142,17 @@ def test_counters_equal_the_ledger_after_a_known_mix(mixed: Running) -> None:
         assert total(s, "gen_ai_server_time_per_output_token_seconds_count", model=model) == len(
             [r for r in mine if r.completion_tokens > 1])
 
-    # refusals by kind, engine failures by kind
+    # refusals by kind, engine failures by kind: every kind is there from the start, at zero
     refusals = {dict(ls)["kind"]: v for (n, ls), v in s.items() if n == "revshare_refusals_total"}
-    assert refusals == {"budget_exceeded": 1, "rate_limit_exceeded": 1, "model_not_found": 1,
-                        "idempotency_key_reused": 1}
+    assert set(refusals) == {kind.value for kind in RefusalKind}
+    assert {k: v for k, v in refusals.items() if v} == {
+        "budget_exceeded": 1, "rate_limit_exceeded": 1, "model_not_found": 1, "idempotency_key_reused": 1}
     errors = {(dict(ls)["engine"], dict(ls)["kind"]): v for (n, ls), v in s.items()
               if n == "revshare_engine_errors_total"}
-    assert errors == {("dead", "unavailable"): 1, ("failing", "rejected"): 1, ("failing", "error"): 1}
+    assert set(errors) == {(engine, kind) for engine in ("dead", "failing", "slow", "stub")
+                           for kind in ("rejected", "unavailable", "error")}
+    assert {k: v for k, v in errors.items() if v} == {
+        ("dead", "unavailable"): 1, ("failing", "rejected"): 1, ("failing", "error"): 1}
 
     # HTTP requests by route template and status class
     assert total(s, "revshare_http_requests_total", route=ROUTE, status_class="2xx") == 5

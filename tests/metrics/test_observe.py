@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from revshare.api import access_log
 from revshare.api.observe import Observe
 from revshare.engines.base import UsageMeter
 from revshare.metering.admission import Ask, admit
@@ -56,6 +57,7 @@ def test_a_record_made_after_the_exchange_is_logged_and_counted_once_with_its_ou
         await Observe(app, metrics, "json")(scope, receive, send)
 
     asyncio.run(exchange())
+    access_log.flush()
     counted = {"route": "other", "status_class": "2xx", "outcome": "client_disconnect"}
     assert [r for r in caplog.records if r.name == "revshare.access"] == []
     assert value_of(metrics, "revshare_http_requests_total", counted) is None
@@ -63,6 +65,7 @@ def test_a_record_made_after_the_exchange_is_logged_and_counted_once_with_its_ou
     meter = UsageMeter()
     meter.prompt_tokens, meter.completion_tokens = 4, 2
     leases[0].finish(meter, Outcome.CLIENT_DISCONNECT)  # the generator's `finally`, later
+    access_log.flush()
 
     lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "revshare.access"]
     assert len(lines) == 1

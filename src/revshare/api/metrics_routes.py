@@ -8,8 +8,10 @@ scrape without it gets 401, and every scrape does while the variable is unset or
 Several processes serving one port (gunicorn, `uvicorn --workers`): set the environment variable
 `PROMETHEUS_MULTIPROC_DIR` to an empty directory shared by the workers before they start, and
 each scrape answers the sum over every worker's counters and histograms (prometheus-client's
-`MultiProcessCollector`). The gauges read at scrape time (ledger backlog, intents outstanding,
-engine queue depth, the logs' state) then describe the process that answered only.
+`MultiProcessCollector`); each worker adds its counts to the shared files every second, so a
+scrape sees the other workers' counts at most a second late. The gauges read at scrape time
+(ledger backlog, intents outstanding, engine queue depth, the logs' state) then describe the
+process that answered only.
 """
 
 from __future__ import annotations
@@ -25,18 +27,18 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from revshare.api.auth import bearer, gateway_of
 from revshare.api.errors import ApiError, error_responses
 from revshare.metrics import Metrics
+from revshare.metrics.series import MULTIPROC_ENV
 
 __all__ = ["router"]
 
 router = APIRouter()
 
-MULTIPROC_ENV = ("PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir")
-
-
 def _registry(metrics: Metrics) -> CollectorRegistry:
     if not any(os.environ.get(name) for name in MULTIPROC_ENV):
-        return metrics.registry
+        return metrics.registry  # collecting it folds this process's tallies first
     from prometheus_client.multiprocess import MultiProcessCollector
+
+    metrics.fold()  # this process's latest counts into its file; the others fold every second
 
     registry = CollectorRegistry()
     MultiProcessCollector(registry)  # type: ignore[no-untyped-call]

@@ -40,7 +40,7 @@ from revshare.metrics import Metrics
 from revshare.records.record import UsageRecord
 
 if TYPE_CHECKING:
-    from prometheus_client import Counter
+    from revshare.metrics.tally import CounterCell
 
 __all__ = ["GroupCommitWriter"]
 
@@ -82,7 +82,7 @@ class GroupCommitWriter:
         self.appended = 0
         # Record ids whose intent committed and whose record has not: touched by the writer thread only.
         self._intents: set[str] = set()
-        self._series: dict[tuple[str, str], tuple[Counter, Counter, Counter]] = {}
+        self._series: dict[tuple[str, str], tuple[CounterCell, CounterCell, CounterCell]] = {}
         self.metrics.observe_state("revshare_ledger_backlog", self._backlog_state)
         self.metrics.observe_state("revshare_ledger_intents_outstanding", self._intents_state)
 

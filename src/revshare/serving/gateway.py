@@ -8,7 +8,6 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
 
 from anyio.to_thread import run_sync
 
@@ -19,8 +18,9 @@ from revshare.ledger.recovery import InstanceLease, resolve_orphans
 from revshare.ledger.store import ApiKey, Ledger, hash_secret
 from revshare.ledger.writer import GroupCommitWriter
 from revshare.metering.limits import RateLimiter
-from revshare.metering.refusal import Refusal, Refused
+from revshare.metering.refusal import Refusal, RefusalKind, Refused
 from revshare.metrics import Metrics
+from revshare.metrics.tally import HistogramCell
 
 __all__ = ["Gateway", "KeyCache", "ModelSeries", "open_gateway"]
 
@@ -56,9 +56,9 @@ class ModelSeries:
     """One model's per-request series (duration, time to first token, time per output token),
     looked up once: `labels()` costs more than a dict hit on every request."""
 
-    duration: Any
-    first_token: Any
-    per_token: Any
+    duration: HistogramCell
+    first_token: HistogramCell
+    per_token: HistogramCell
 
 
 @dataclass
@@ -95,6 +95,19 @@ class Gateway:
         return series
 
 
+ENGINE_ERROR_KINDS = ("rejected", "unavailable", "error")
+
+
+def _zero_series(metrics: Metrics, engines: dict[str, Engine]) -> None:
+    """Create the counters an alert divides by or compares at zero, so that a rule such as
+    `rate(revshare_refusals_total[5m]) > 0` sees its series before the first refusal."""
+    for kind in RefusalKind:
+        metrics.refusals.labels(kind.value)
+    for engine in engines:
+        for error_kind in ENGINE_ERROR_KINDS:
+            metrics.engine_errors.labels(engine, error_kind)
+
+
 @asynccontextmanager
 async def open_gateway(catalog: Catalog, ledger: Ledger, engines: dict[str, Engine] | None,
                        admin_token: str, metrics: Metrics | None = None) -> AsyncIterator[Gateway]:
@@ -115,6 +128,7 @@ async def open_gateway(catalog: Catalog, ledger: Ledger, engines: dict[str, Engi
                                metrics=metrics, idempotency_retention_s=catalog.server.idempotency_retention_s)
     writer.start()
     running = engines if engines is not None else build_engines(catalog, metrics)
+    _zero_series(metrics, running)
     try:
         for engine in running.values():
             await engine.start()
@@ -124,5 +138,6 @@ async def open_gateway(catalog: Catalog, ledger: Ledger, engines: dict[str, Engi
         for engine in running.values():
             await engine.close()
         writer.close()
+        metrics.fold()  # multiprocess mode: the last second's counts into this process's file
         lease.release()
         ledger.close()
