@@ -206,7 +206,7 @@ def test_periods_close_in_order_and_settle_in_order(ledger: Ledger, tmp_path: Pa
     ok("settle", "--period", "2026-04", "--out", str(tmp_path))
     ok("settle", "--period", "2026-05", "--out", str(tmp_path))
     may = load(tmp_path / "statement-google-google-gemma-2026-05.json")
-    assert may["number"] == 2 and may["totals"]["gross"] == "0"  # no usage: the guarantee alone
+    assert may["number"] == 2 and may["totals"]["gross"] == "0.00"  # no usage: the guarantee alone
     assert may["totals"]["amount_due"] == "5.00"
 
 

@@ -223,7 +223,7 @@ def test_log_binding_is_shown_with_how_to_verify() -> None:
     assert f'title="{root}">{root[:12]}…{root[-4:]}<' in page and f'title="{prev_root}"' in page
     assert "1,233,567 leaves: indices 1,000 – 1,234,566, ledger seq 1,001 – 2,000" in text
     assert "3 earlier leaves of this period" in text and "last seq before each cut: 1,500" in text
-    assert "revshare verify statement BUNDLE --key host.vkey" in text
+    assert "revshare verify statement BUNDLE --key HELD.vkey" in text  # the key the licensor holds, not the bundle's
     assert "--period 2026-02 --licensor meta" in text
 
 
@@ -243,21 +243,19 @@ def test_pages_are_self_contained_escaped_and_printable() -> None:
     assert statement_html(feb) == statement_html(settled()[1])
 
 
-def test_csv_money_reads_at_the_minor_unit_and_json_is_unchanged() -> None:
+def test_csv_and_json_money_read_at_the_minor_unit() -> None:
     jan, _, invoices = settled()
     doc = jan.to_json()
-    assert doc["totals"]["recouped"] == "0" and doc["lines"][0]["excluded"] == "0"  # the JSON keeps money_str
-    rows = list(csv.reader(io.StringIO(statement_csv(jan).decode())))
-    totals = {r[1]: r[2] for r in rows if r[0] == "totals"}
+    assert doc["totals"]["recouped"] == "0.00" and doc["lines"][0]["excluded"] == "0.00"  # the JSON: minor unit too
+    rows = list(csv.DictReader(io.StringIO(statement_csv(jan).decode(), newline="")))
+    totals = {r["item"]: r["value"] for r in rows if r["section"] == "total"}
     assert totals["recouped"] == "0.00" and totals["recoupment_before"] == "0.00" and totals["amount_due"] == "500.00"
-    header = next(r for r in rows if r[0] == "section" and "excluded" in r)
-    line = next(r for r in rows if r[0] == "line")
-    assert line[header.index("excluded")] == "0.00" and line[header.index("tokens")] == str(150 * M // 3 * 2)
-    tier_head = next(r for r in rows if r[0] == "section" and "rate" in r)
-    tier = next(r for r in rows if r[0] == "tier")
-    assert tier[tier_head.index("lower")] == "0.00" and tier[tier_head.index("rate")] == "0.10"
-    inv = list(csv.reader(io.StringIO(invoice_csv(invoices[0]).decode())))
-    assert all(re.fullmatch(r"-?\d+\.\d{2}", r[2]) for r in inv if r[0] == "totals")  # no grouping in CSV
+    line = next(r for r in rows if r["section"] == "line")
+    assert line["excluded"] == "0.00" and line["tokens"] == str(150 * M // 3 * 2)
+    tier = next(r for r in rows if r["section"] == "tier")
+    assert tier["lower"] == "0.00" and tier["rate"] == "0.10"
+    inv = list(csv.DictReader(io.StringIO(invoice_csv(invoices[0]).decode(), newline="")))
+    assert all(re.fullmatch(r"-?\d+\.\d{2}", r["value"]) for r in inv if r["section"] == "total")  # no grouping
     assert json.loads(json.dumps(doc)) == doc
 
 

@@ -3,6 +3,9 @@
 Each usage line is one rounding (half-even, the currency's minor unit) of tokens x unit price
 / 1e6; late usage from a closed period gets its own lines. Credits, refunds and discounts
 granted since the last close are subtracted; a negative total is a credit note.
+
+In the JSON every amount is at the currency's minor unit (`rounding.amount_text`); the unit
+price per million tokens is padded to it and keeps any further decimals (prices have up to 6).
 """
 
 from __future__ import annotations
@@ -14,9 +17,9 @@ from decimal import Decimal
 from typing import Any
 
 from revshare.instants import format_instant
-from revshare.money import money_str
 from revshare.settlement.adjustments import Credit
 from revshare.settlement.rating import Cell
+from revshare.settlement.rounding import amount_text, places_of
 
 __all__ = ["Invoice", "InvoiceCredit", "InvoiceLine", "build_invoices"]
 
@@ -36,10 +39,12 @@ class InvoiceLine:
     unit_price: Decimal
     amount: Decimal
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, places: int) -> dict[str, Any]:
+        """`places`: the currency's minor unit."""
         return {"model": self.model, "direction": self.direction, "price_version": self.price_version,
                 "late": self.late, "requests": self.requests, "tokens": self.tokens,
-                "unit_price_per_million": money_str(self.unit_price), "amount": money_str(self.amount)}
+                "unit_price_per_million": amount_text(self.unit_price, places),
+                "amount": amount_text(self.amount, places)}
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -50,9 +55,10 @@ class InvoiceCredit:
     reason: str
     amount: Decimal
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, places: int) -> dict[str, Any]:
+        """`places`: the currency's minor unit."""
         return {"id": self.id, "kind": self.kind, "date": self.date, "reason": self.reason,
-                "amount": money_str(self.amount)}
+                "amount": amount_text(self.amount, places)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +68,8 @@ class Invoice:
     Attributes:
       number: "<period>/<customer>/<currency>", stable across re-runs.
       subtotal: sum of lines; credits_total: sum of credits; total_due = subtotal - credits_total.
+      cutoff: the close's cut-off, as on the statements (None: settled without a close);
+        `closed_early`: it came before the month ended.
     """
 
     host: str
@@ -76,21 +84,30 @@ class Invoice:
     subtotal: Decimal
     credits_total: Decimal
     total_due: Decimal
+    cutoff: datetime | None = None
+
+    @property
+    def closed_early(self) -> bool:
+        return self.cutoff is not None and self.cutoff < self.period_end
 
     def to_json(self) -> dict[str, Any]:
+        places = places_of(self.currency)
         return {
             "type": "revshare.invoice/v1", "host": self.host, "customer": self.customer,
             "period": self.period, "period_start": format_instant(self.period_start),
             "period_end": format_instant(self.period_end),
+            "cutoff": None if self.cutoff is None else format_instant(self.cutoff),
+            "closed_early": self.closed_early,
             "currency": self.currency, "number": self.number,
-            "lines": [x.to_json() for x in self.lines], "credits": [c.to_json() for c in self.credits],
-            "subtotal": money_str(self.subtotal), "credits_total": money_str(self.credits_total),
-            "total_due": money_str(self.total_due),
+            "lines": [x.to_json(places) for x in self.lines], "credits": [c.to_json(places) for c in self.credits],
+            "subtotal": amount_text(self.subtotal, places), "credits_total": amount_text(self.credits_total, places),
+            "total_due": amount_text(self.total_due, places),
         }
 
 
 def build_invoices(
-    host: str, period: str, start: datetime, end: datetime, cells: Sequence[Cell], credits: Iterable[Credit]
+    host: str, period: str, start: datetime, end: datetime, cells: Sequence[Cell], credits: Iterable[Credit],
+    cutoff: datetime | None = None,
 ) -> tuple[Invoice, ...]:
     lines: dict[tuple[str, str], dict[tuple[str, str, str, bool], list[Any]]] = {}
     for c in cells:
@@ -111,5 +128,5 @@ def build_invoices(
         subtotal = sum((r.amount for r in rows), ZERO)
         credited = sum((c.amount for c in given), ZERO)
         invoices.append(Invoice(host, customer, period, start, end, currency, f"{period}/{customer}/{currency}",
-                                rows, given, subtotal, credited, subtotal - credited))
+                                rows, given, subtotal, credited, subtotal - credited, cutoff))
     return tuple(invoices)

@@ -17,10 +17,12 @@ from typing import Any
 import rfc8785
 
 from revshare.settlement.invoice import Invoice
-from revshare.settlement.pages import invoice_page, money_text, statement_page
+from revshare.settlement.pages import invoice_page, statement_page
 from revshare.settlement.statement import Statement
 
 __all__ = [
+    "INVOICE_COLUMNS",
+    "STATEMENT_COLUMNS",
     "invoice_csv",
     "invoice_html",
     "invoice_json",
@@ -51,59 +53,78 @@ def invoice_json(invoice: Invoice) -> bytes:
     return _jcs(invoice.to_json()) + b"\n"
 
 
-def _csv(rows: Sequence[Sequence[Any]]) -> bytes:
+# -- CSV: one table per file -----------------------------------------------------------------------
+#
+# Each CSV file is one table: one header row, every row as wide as it. The first columns name the
+# document (so that rows of many files can be stacked), `section` says what a row is, and the
+# columns of the other sections are left empty. Values are the JSON's: money at the currency's
+# minor unit, counts and rates as numbers, booleans as `true`/`false`, null as an empty cell.
+# Rows end in CRLF (RFC 4180), so that a cell holding a line break is quoted and stays one cell.
+# A text cell that a spreadsheet would run as a formula (starting with = + - @, a tab or a carriage
+# return) is written with a leading apostrophe (OWASP's advice for CSV injection); numeric columns
+# are never touched, so a negative amount stays a number.
+
+STATEMENT_COLUMNS = (
+    "licensor", "contract", "period", "currency", "section", "item", "value", "segment", "date", "kind", "ref",
+    "reason", "model", "direction", "lower", "upper", "rate", "requests", "tokens", "excluded_tokens", "gross",
+    "amount", "excluded", "basis", "share",
+)
+INVOICE_COLUMNS = (
+    "customer", "period", "currency", "section", "item", "value", "model", "direction", "price_version", "late",
+    "requests", "tokens", "unit_price_per_million", "id", "kind", "date", "reason", "amount",
+)
+_NUMERIC = frozenset({"segment", "requests", "tokens", "excluded_tokens", "rate", "lower", "upper", "gross",
+                      "amount", "excluded", "basis", "share", "unit_price_per_million"})
+_STATEMENT_HEADER = ("host", "licensor_name", "number", "previous_hash", "period_start", "period_end", "cutoff",
+                     "closed_early")
+_INVOICE_HEADER = ("host", "number", "period_start", "period_end", "cutoff", "closed_early")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text_cell(value: Any) -> str:
+    """A JSON value as the text of a cell: booleans as JSON writes them, null empty; a formula defused."""
+    text = "" if value is None else ("true" if value else "false") if isinstance(value, bool) else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def _number_cell(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _table(columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> bytes:
+    """One CSV table: the header, then each row's cells by column name (absent: empty)."""
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerows([["" if v is None else v for v in row] for row in rows])
+    writer = csv.writer(buf, lineterminator="\r\n")  # RFC 4180; a cell holding a CR or LF is quoted
+    writer.writerow(columns)
+    for row in rows:
+        numeric = _NUMERIC | ({"value"} if row["section"] == "total" else set())
+        writer.writerow([_number_cell(row.get(c)) if c in numeric else _text_cell(row.get(c)) for c in columns])
     return buf.getvalue().encode("utf-8")
 
 
-# Money columns of each CSV section, written at the currency's minor unit ("0" -> "0.00"); the
-# JSON keeps `money_str` text. Rates and counts are not money and are written as in the JSON.
-_STATEMENT_MONEY = {
-    "line": {"gross", "excluded", "basis", "share"},
-    "adjustment": {"amount", "excluded", "basis", "share"},
-    "tier": {"lower", "upper", "basis", "share"},
-}
-_INVOICE_MONEY = {"line": {"unit_price_per_million", "amount"}, "credit": {"amount"}}
-
-
-def _money(value: Any, currency: str) -> Any:
-    return money_text(value, currency, group=False) if isinstance(value, str) else value
-
-
-def _table(section: str, items: Sequence[Mapping[str, Any]], money: set[str], currency: str) -> list[list[Any]]:
-    if not items:
-        return []
-    cols = list(items[0])
-    return [["section", *cols]] + [
-        [section, *(_money(item[c], currency) if c in money else item[c] for c in cols)] for item in items
-    ]
-
-
 def statement_csv(statement: Statement) -> bytes:
-    """One table per section (lines, adjustments, tiers, totals), each with its own header row."""
+    """The statement as one table: its document fields, lines, adjustments, tier rows and totals."""
     doc = statement.to_json()
-    cur = doc["currency"]
-    rows: list[list[Any]] = [["section", "field", "value"]]
-    for k in ("host", "licensor", "contract", "period", "currency", "number", "previous_hash"):
-        rows.append(["header", k, doc[k]])
+    ident = {k: doc[k] for k in ("licensor", "contract", "period", "currency")}
+    rows: list[dict[str, Any]] = [{**ident, "section": "document", "item": k, "value": doc[k]}
+                                  for k in _STATEMENT_HEADER]
     for section, key in (("line", "lines"), ("adjustment", "adjustments"), ("tier", "tiers")):
-        rows += _table(section, doc[key], _STATEMENT_MONEY[section], cur)
-    rows += [["totals", k, _money(v, cur)] for k, v in doc["totals"].items()]
-    return _csv(rows)
+        rows += [{**ident, "section": section, **item} for item in doc[key]]
+    rows += [{**ident, "section": "total", "item": k, "value": v} for k, v in doc["totals"].items()]
+    return _table(STATEMENT_COLUMNS, rows)
 
 
 def invoice_csv(invoice: Invoice) -> bytes:
+    """The invoice as one table: its document fields, usage lines, credits and totals."""
     doc = invoice.to_json()
-    cur = doc["currency"]
-    rows: list[list[Any]] = [["section", "field", "value"]]
-    for k in ("host", "customer", "period", "currency", "number"):
-        rows.append(["header", k, doc[k]])
-    rows += _table("line", doc["lines"], _INVOICE_MONEY["line"], cur)
-    rows += _table("credit", doc["credits"], _INVOICE_MONEY["credit"], cur)
-    rows += [["totals", k, _money(doc[k], cur)] for k in ("subtotal", "credits_total", "total_due")]
-    return _csv(rows)
+    ident = {k: doc[k] for k in ("customer", "period", "currency")}
+    rows: list[dict[str, Any]] = [{**ident, "section": "document", "item": k, "value": doc[k]}
+                                  for k in _INVOICE_HEADER]
+    rows += [{**ident, "section": "line", **item} for item in doc["lines"]]
+    rows += [{**ident, "section": "credit", **item} for item in doc["credits"]]
+    rows += [{**ident, "section": "total", "item": k, "value": doc[k]}
+             for k in ("subtotal", "credits_total", "total_due")]
+    return _table(INVOICE_COLUMNS, rows)
 
 
 def statement_html(statement: Statement) -> bytes:

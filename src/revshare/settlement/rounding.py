@@ -4,6 +4,9 @@
 non-negative weights. Settlement splits refunds (negative) and tier earnings by rational
 weights, so it works on `Fraction`s and integer minor units instead: the result is the same
 largest-remainder split, exact for any sign and size.
+
+`padded` and `amount_text` write an amount into a document: at least the currency's minor unit
+of decimals ("0" -> "0.00"), never rounded (a unit price of 0.0375 keeps its four), no "-0.00".
 """
 
 from __future__ import annotations
@@ -14,11 +17,25 @@ from fractions import Fraction
 
 from revshare.money import minor_unit
 
-__all__ = ["allocate", "places_of", "round_half_even", "to_fraction"]
+__all__ = ["allocate", "amount_text", "padded", "places_of", "round_half_even", "to_fraction"]
 
 
 def places_of(currency: str) -> int:
     return minor_unit(currency)
+
+
+def padded(amount: Decimal, places: int) -> Decimal:
+    """`amount` at exactly `places` decimals when that is exact ("5" and "5.000" -> "5.00"), else with
+    its further decimals and no trailing zero ("0.037500" -> "0.0375"): never rounded; -0 is 0."""
+    if amount == 0:
+        amount = abs(amount)
+    grid = amount.quantize(Decimal(1).scaleb(-places))
+    return grid if grid == amount else amount.normalize()
+
+
+def amount_text(amount: Decimal, places: int) -> str:
+    """An amount as a document writes it: `padded` to `places`, fixed-point, no exponent, no grouping."""
+    return format(padded(amount, places), "f")
 
 
 def to_fraction(value: Decimal | int | Fraction) -> Fraction:

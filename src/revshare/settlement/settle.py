@@ -192,11 +192,11 @@ def settle(
             currency=head.currency, number=(carried.number + 1) if carried else 1,
             previous_hash=carried.last_hash if carried else None,
             segments=earnings.segments, lines=earnings.lines, adjustments=earnings.adjustments,
-            tiers=earnings.tiers, totals=totals,
+            tiers=earnings.tiers, totals=totals, cutoff=window.closed_at,
         ))
     # (4) invoices
     invoices = build_invoices(catalog.server.host_name, period.label, period.start, period.end, cells,
-                              by_id.values())
+                              by_id.values(), window.closed_at)
     # (5) host summaries
     summaries = []
     for currency in sorted({i.currency for i in invoices} | {s.currency for s in statements}):

@@ -3,6 +3,10 @@
 A statement covers one contract (all its versions) of one licensor for one period. Its JSON is
 what is hashed (`render.statement_hash`) and chained: each statement names the hash of the one
 before it for the same contract.
+
+In the JSON every money field is written at the currency's minor unit (`rounding.amount_text`:
+padded, never rounded, so "0" is "0.00"); per-unit prices (a royalty's `per_million`) keep any
+further decimals, and rates (`share`, `rate`) are written as in the catalog: they are not money.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 
 from revshare.instants import format_instant
 from revshare.money import money_str
+from revshare.settlement.rounding import amount_text, places_of
 
 __all__ = [
     "EMPTY_SHA256",
@@ -30,8 +35,12 @@ __all__ = [
 ]
 
 
-def _m(amount: Decimal | None) -> str | None:
-    return None if amount is None else money_str(amount)
+def _m(amount: Decimal | None, places: int) -> str | None:
+    return None if amount is None else amount_text(amount, places)
+
+
+def _rate(rate: Decimal | None) -> str | None:
+    return None if rate is None else money_str(rate)
 
 
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"  # SHA-256 of no bytes
@@ -134,14 +143,16 @@ class SegmentTerms:
     exempt_customers: tuple[str, ...]
     exempt_keys: tuple[str, ...]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, places: int) -> dict[str, Any]:
+        """`places`: the currency's minor unit, for the money terms (`up_to`, `per_million`, the guarantee)."""
         return {
             "index": self.index, "start": format_instant(self.start), "end": format_instant(self.end),
             "kind": self.kind,
-            "scope": list(self.scope), "basis": self.basis, "share": _m(self.share),
-            "tiers": [{"up_to": _m(u), "share": money_str(s)} for u, s in self.tiers],
-            "royalty": [{"models": g, "direction": d, "per_million": money_str(a)} for g, d, a in self.royalty],
-            "minimum_guarantee": money_str(self.minimum_guarantee),
+            "scope": list(self.scope), "basis": self.basis, "share": _rate(self.share),
+            "tiers": [{"up_to": _m(u, places), "share": money_str(s)} for u, s in self.tiers],
+            "royalty": [{"models": g, "direction": d, "per_million": amount_text(a, places)}
+                        for g, d, a in self.royalty],
+            "minimum_guarantee": amount_text(self.minimum_guarantee, places),
             "exempt_customers": list(self.exempt_customers), "exempt_keys": list(self.exempt_keys),
         }
 
@@ -167,12 +178,13 @@ class StatementLine:
     basis: Decimal
     share: Decimal
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, places: int) -> dict[str, Any]:
+        """`places`: the currency's minor unit."""
         return {
             "segment": self.segment, "model": self.model, "direction": self.direction,
             "requests": self.requests, "tokens": self.tokens, "excluded_tokens": self.excluded_tokens,
-            "gross": money_str(self.gross), "excluded": money_str(self.excluded),
-            "basis": money_str(self.basis), "share": money_str(self.share),
+            "gross": amount_text(self.gross, places), "excluded": amount_text(self.excluded, places),
+            "basis": amount_text(self.basis, places), "share": amount_text(self.share, places),
         }
 
 
@@ -201,14 +213,15 @@ class AdjustmentLine:
     basis: Decimal
     share: Decimal
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, places: int) -> dict[str, Any]:
+        """`places`: the currency's minor unit."""
         return {
             "segment": self.segment, "kind": self.kind, "ref": self.ref, "date": self.date,
             "reason": self.reason, "model": self.model, "direction": self.direction,
             "tokens": self.tokens, "excluded_tokens": self.excluded_tokens,
-            "amount": money_str(self.amount),
-            "excluded": money_str(self.excluded), "basis": money_str(self.basis),
-            "share": money_str(self.share),
+            "amount": amount_text(self.amount, places),
+            "excluded": amount_text(self.excluded, places), "basis": amount_text(self.basis, places),
+            "share": amount_text(self.share, places),
         }
 
 
@@ -223,10 +236,12 @@ class TierLine:
     basis: Decimal
     share: Decimal
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, places: int) -> dict[str, Any]:
+        """`places`: the currency's minor unit (the band's bounds are money too; its rate is not)."""
         return {
-            "segment": self.segment, "lower": money_str(self.lower), "upper": _m(self.upper),
-            "rate": money_str(self.rate), "basis": money_str(self.basis), "share": money_str(self.share),
+            "segment": self.segment, "lower": amount_text(self.lower, places), "upper": _m(self.upper, places),
+            "rate": money_str(self.rate), "basis": amount_text(self.basis, places),
+            "share": amount_text(self.share, places),
         }
 
 
@@ -252,11 +267,12 @@ class StatementTotals:
     recoupment_before: Decimal
     recoupment_after: Decimal
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, places: int) -> dict[str, Any]:
+        """`places`: the currency's minor unit."""
         names = ("gross", "excluded", "basis", "usage_share", "adjustments_basis", "adjustments_share",
                  "earned", "minimum_guarantee", "true_up", "recouped", "amount_due",
                  "recoupment_before", "recoupment_after")
-        return {n: money_str(getattr(self, n)) for n in names}
+        return {n: amount_text(getattr(self, n), places) for n in names}
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,6 +285,8 @@ class Statement:
       number: 1 for the contract's first statement, then +1 per period.
       previous_hash: hex SHA-256 of the previous statement's JSON (JCS), None for the first.
       log: the checkpoint covering the period; None until the verifiable log fills it in.
+      cutoff: the close's cut-off (`Window.closed_at`): the records appended before it are this
+        close's; None when settled without a close. `closed_early`: it came before the month ended.
     """
 
     host: str
@@ -287,18 +305,26 @@ class Statement:
     tiers: tuple[TierLine, ...]
     totals: StatementTotals
     log: LogRef | None = None
+    cutoff: datetime | None = None
+
+    @property
+    def closed_early(self) -> bool:
+        return self.cutoff is not None and self.cutoff < self.period_end
 
     def to_json(self) -> dict[str, Any]:
+        places = places_of(self.currency)
         return {
             "type": "revshare.statement/v1",
             "host": self.host, "licensor": self.licensor, "licensor_name": self.licensor_name,
             "contract": self.contract, "period": self.period,
             "period_start": format_instant(self.period_start), "period_end": format_instant(self.period_end),
+            "cutoff": None if self.cutoff is None else format_instant(self.cutoff),
+            "closed_early": self.closed_early,
             "currency": self.currency, "number": self.number, "previous_hash": self.previous_hash,
             "log": None if self.log is None else self.log.to_json(),
-            "segments": [s.to_json() for s in self.segments],
-            "lines": [line.to_json() for line in self.lines],
-            "adjustments": [a.to_json() for a in self.adjustments],
-            "tiers": [t.to_json() for t in self.tiers],
-            "totals": self.totals.to_json(),
+            "segments": [s.to_json(places) for s in self.segments],
+            "lines": [line.to_json(places) for line in self.lines],
+            "adjustments": [a.to_json(places) for a in self.adjustments],
+            "tiers": [t.to_json(places) for t in self.tiers],
+            "totals": self.totals.to_json(places),
         }

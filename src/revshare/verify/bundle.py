@@ -174,6 +174,8 @@ def check_statement(value: Any, name: str, *, previous: bool = False) -> dict[st
         raise BundleFormatError(f'{name}: "previous_hash" is missing')
     if not isinstance(statement["previous_hash"], str | None):
         raise BundleFormatError(f'{name}: "previous_hash" must be a string or null')
+    if not isinstance(statement.get("cutoff"), str | None):
+        raise BundleFormatError(f'{name}: "cutoff" must be a string or null')
     try:
         period = Period.parse(statement["period"])
     except ValueError:

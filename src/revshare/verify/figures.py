@@ -28,9 +28,11 @@ __all__ = ["first_difference", "recompute", "scan_plan"]
 
 
 def _window(statement: dict[str, Any], period: Period) -> Window:
-    """The statement's segments as a settlement window: cut at each segment's start but the first."""
+    """The statement's segments as a settlement window: cut at each segment's start but the first,
+    closed at the statement's cut-off (absent or null: settled without a close)."""
     edges = [parse_instant(s["start"]) for s in statement["segments"]]
-    return Window(period, tuple(edges[1:]))
+    cutoff = statement.get("cutoff")
+    return Window(period, tuple(edges[1:]), closed_at=None if cutoff is None else parse_instant(cutoff))
 
 
 def _plan(window: Window, ref: LogRef, st: str) -> Plan:

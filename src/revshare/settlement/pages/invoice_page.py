@@ -12,7 +12,9 @@ from typing import Any
 from revshare.money import D, minor_unit
 from revshare.settlement.pages.kit import (
     Cell,
+    close_note,
     count_html,
+    cutoff_row,
     date_cell,
     due_box,
     escape,
@@ -104,14 +106,16 @@ def invoice_page(doc: Mapping[str, Any]) -> bytes:
     credit_note = D(doc["total_due"]) < 0
     kind = "Credit note" if credit_note else "Invoice"
     period_words = period_text(doc["period"])
+    early = " (closed early)" if doc.get("closed_early") else ""
     meta = [
         ("Invoice number", f"<code>{escape(doc['number'])}</code>"),
         ("Period", period_html(doc)),
+        *([cut] if (cut := cutoff_row(doc, "billed")) else []),
         ("Currency", escape(cur)),
     ]
     due_label, due_amount = (("Credit to your account", negated(doc["total_due"])) if credit_note
                              else ("Total due", doc["total_due"]))
-    top = (f'<div class="top"><div><h1>{escape(kind)}</h1><div class="sub">{escape(period_words)} · no. '
+    top = (f'<div class="top"><div><h1>{escape(kind)}</h1><div class="sub">{escape(period_words)}{early} · no. '
            f'<code>{escape(doc["number"])}</code></div></div>' + due_box(due_label, money_text(due_amount, cur), cur)
            + "</div>\n")
     parties = (f'<div class="parties"><div><div class="label">From</div><div class="who">{escape(doc["host"])}'
@@ -120,6 +124,6 @@ def invoice_page(doc: Mapping[str, Any]) -> bytes:
     intro = (f'<p class="note">Usage of the models served by <strong>{escape(doc["host"])}</strong> in '
              f"{escape(period_words)}. Prices are per million tokens; each line is rounded once to "
              f"{minor_unit(cur)} decimal places (half to even).</p>\n")
-    body = (top + parties + intro + _usage_section(doc) + _credits_section(doc)
+    body = (top + parties + intro + close_note(doc, "invoice", "billed") + _usage_section(doc) + _credits_section(doc)
             + _total_section(doc, due_amount if credit_note else None) + source_footer("invoice"))
     return page(f"{kind} {doc['number']} · {doc['customer']} · {doc['period']}", body)

@@ -11,13 +11,24 @@ import html
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from revshare.settlement.pages.text import count_text, date_of, money_text, period_text, span_text
+from revshare.settlement.pages.text import (
+    count_text,
+    cutoff_span_text,
+    date_of,
+    instant_text,
+    money_text,
+    next_period_text,
+    period_text,
+    span_text,
+)
 
 __all__ = [
     "MUTED_DASH",
     "STYLE",
     "Cell",
+    "close_note",
     "count_html",
+    "cutoff_row",
     "date_cell",
     "due_box",
     "escape",
@@ -71,9 +82,38 @@ def date_cell(text: str) -> str:
 
 
 def period_html(doc: Mapping[str, Any]) -> str:
-    """A document's period in words and dates: "January 2026 (1 Jan 2026 – 31 Jan 2026, UTC)"."""
+    """A document's period in words and dates: "January 2026 (1 Jan 2026 – 31 Jan 2026, UTC)"; closed
+    early: "January 2026 (1 Jan 2026 – 18 Jan 2026 10:31:07 UTC) closed early", up to its cut-off."""
+    words = escape(period_text(doc["period"]))
+    if doc.get("closed_early"):
+        span = cutoff_span_text(doc["period_start"], doc["cutoff"])
+        return f'{words} <span class="muted">({escape(span)})</span> <span class="tag">closed early</span>'
     span = span_text(doc["period_start"], doc["period_end"])
-    return f'{escape(period_text(doc["period"]))} <span class="muted">({escape(span)}, UTC)</span>'
+    return f'{words} <span class="muted">({escape(span)}, UTC)</span>'
+
+
+def cutoff_row(doc: Mapping[str, Any], verb: str = "settled") -> tuple[str, str] | None:
+    """The meta row naming the close's cut-off (None when the document has none); `verb`: what
+    happens to later usage ("settled" on a statement, "billed" on an invoice)."""
+    cutoff = doc.get("cutoff")
+    if cutoff is None:
+        return None
+    when = f'<span class="date" title="{escape(cutoff)}">{escape(instant_text(cutoff))}</span>'
+    later = escape(next_period_text(doc["period"]))
+    return ("Cut-off", f'{when}<span class="muted">: usage that reached the ledger later is {escape(verb)} in '
+                       f"{later} as late usage</span>")
+
+
+def close_note(doc: Mapping[str, Any], what: str, verb: str = "settled") -> str:
+    """A paragraph saying the period was closed early and what that means ("" when it was not);
+    `what`: "statement" or "invoice", `verb` as for `cutoff_row`."""
+    if not doc.get("closed_early"):
+        return ""
+    month, cutoff = escape(period_text(doc["period"])), escape(instant_text(doc["cutoff"]))
+    return (f'<p class="note"><strong>This period was closed early</strong>, at {cutoff}, before the month ended. '
+            f"This {escape(what)} covers the usage of {month} that reached the ledger before that instant; usage "
+            f"of {month} that reached it later is {escape(verb)} in {escape(next_period_text(doc['period']))} as "
+            "late usage.</p>\n")
 
 
 # -- the page ------------------------------------------------------------------------------------

@@ -14,7 +14,9 @@ from revshare.money import D, minor_unit
 from revshare.settlement.pages.kit import (
     MUTED_DASH,
     Cell,
+    close_note,
     count_html,
+    cutoff_row,
     date_cell,
     due_box,
     escape,
@@ -248,11 +250,15 @@ def _log_section(doc: Mapping[str, Any]) -> str:
     period, licensor = escape(doc["period"]), escape(doc["licensor"])
     how = ('<p class="note">The host signs this checkpoint and this statement. Every figure above can be checked '
            "offline against the signed log: the host exports the statement bundle for this period, and the licensor "
-           "runs the verifier on it with the host's public key (add <code>--previous-bundle</code> with the previous "
-           "period's bundle to check the chain too). It recomputes the statement from the leaves and the terms and "
-           "names the first figure that differs (docs/VERIFY.md).</p>\n"
-           f'<pre class="cmd">revshare export statement-bundle --period {period} --licensor {licensor} --out BUNDLE\n'
-           "revshare verify statement BUNDLE --key host.vkey</pre>\n")
+           "runs the verifier on it with the host key it holds: <code>HELD.vkey</code>, its copy of "
+           "<code>revshare log key</code>, received from the host out of band. Never the <code>host.vkey</code> "
+           "inside the bundle: a bundle checked against its own key only shows that it agrees with itself. Add "
+           "<code>--previous-bundle</code> with the previous period's bundle to check the chain too. The verifier "
+           "recomputes the statement from the leaves and the terms and names the first figure that differs "
+           "(docs/VERIFY.md).</p>\n"
+           f'<pre class="cmd"># the host\nrevshare export statement-bundle --period {period} --licensor {licensor} '
+           "--out BUNDLE\n# the licensor, with the host key it holds\n"
+           "revshare verify statement BUNDLE --key HELD.vkey</pre>\n")
     return out + meta_list(rows) + how
 
 
@@ -262,17 +268,19 @@ def statement_page(doc: Mapping[str, Any]) -> bytes:
     t = doc["totals"]
     recoupable = guarantee_recoupable(t)
     period_words = period_text(doc["period"])
+    early = " (closed early)" if doc.get("closed_early") else ""
     prev = doc["previous_hash"]
     meta = [
         ("Statement number", escape(doc["number"])),
         ("Contract", f"<code>{escape(doc['contract'])}</code>"),
         ("Period", period_html(doc)),
+        *([cut] if (cut := cutoff_row(doc)) else []),
         ("Currency", escape(cur)),
         ("Previous statement", hash_code(prev) + ' <span class="muted small">SHA-256</span>' if prev
          else '<span class="muted">none: the first statement of this contract</span>'),
     ]
     top = (f'<div class="top"><div><h1>Revenue share statement</h1>'
-           f'<div class="sub">{escape(period_words)} · contract <code>{escape(doc["contract"])}</code> · no. '
+           f'<div class="sub">{escape(period_words)}{early} · contract <code>{escape(doc["contract"])}</code> · no. '
            f'{escape(doc["number"])}</div></div>'
            + due_box("Amount due to licensor", money_text(t["amount_due"], cur), cur) + "</div>\n")
     parties = (f'<div class="parties"><div><div class="label">From (host)</div>'
@@ -284,8 +292,9 @@ def statement_page(doc: Mapping[str, Any]) -> bytes:
              f"<strong>{escape(doc['licensor_name'])}</strong> under contract <code>{escape(doc['contract'])}</code> "
              f"for the use of its models in {escape(period_words)}. Amounts are in {escape(cur)}, rounded once per "
              f"line to {minor_unit(cur)} decimal places (half to even); the lines add up to the totals.</p>\n")
-    body = (top + parties + intro + _summary_section(doc, recoupable) + terms_section(doc, recoupable)
-            + _lines_section(doc) + _tiers_section(doc) + _adjustments_section(doc) + _log_section(doc)
+    body = (top + parties + intro + close_note(doc, "statement") + _summary_section(doc, recoupable)
+            + terms_section(doc, recoupable) + _lines_section(doc) + _tiers_section(doc) + _adjustments_section(doc)
+            + _log_section(doc)
             + source_footer("statement"))
     title = f"Statement {doc['number']} · {doc['contract']} · {doc['period']} · {doc['licensor_name']}"
     return page(title, body)

@@ -13,14 +13,18 @@ from decimal import Decimal
 
 from revshare.instants import parse_instant
 from revshare.money import D, minor_unit
+from revshare.settlement.rounding import padded
 
 __all__ = [
     "KIND_WORDS",
     "count_text",
+    "cutoff_span_text",
     "date_of",
+    "instant_text",
     "money_sum",
     "money_text",
     "negated",
+    "next_period_text",
     "percent_text",
     "period_text",
     "span_text",
@@ -34,22 +38,12 @@ KIND_WORDS = {"late_usage": "Late usage", "credit": "Credit", "refund": "Refund"
 
 # -- numbers -------------------------------------------------------------------------------------
 
-def _fixed(amount: Decimal, places: int) -> Decimal:
-    """`amount` with at least `places` decimals: padding is exact; more decimals are kept as they are."""
-    if amount == 0:
-        amount = abs(amount)  # no "-0.00"
-    exponent = amount.as_tuple().exponent
-    if isinstance(exponent, int) and exponent > -places:
-        return amount.quantize(Decimal(1).scaleb(-places))
-    return amount
-
-
 def money_text(text: str, currency: str, *, group: bool = True) -> str:
     """A money string of the document at the currency's minor unit: "0" -> "0.00", "1234.5" -> "1,234.50".
 
     Never rounds: an amount with more decimals than the minor unit (a unit price) keeps them.
     """
-    amount = _fixed(D(text), minor_unit(currency))
+    amount = padded(D(text), minor_unit(currency))
     return format(amount, ",f" if group else "f")
 
 
@@ -95,6 +89,17 @@ def span_text(start_text: str, end_text: str) -> str:
     return f"{_day(start)} {start:%H:%M} – {_day(end)} {end:%H:%M} UTC (end excluded)"
 
 
+def instant_text(text: str) -> str:
+    """An instant to the second in words: "2026-01-18T10:31:07.5Z" -> "18 Jan 2026 10:31:07 UTC"."""
+    t = parse_instant(text)
+    return f"{_day(t)} {t:%H:%M:%S} UTC"
+
+
+def cutoff_span_text(start_text: str, cutoff_text: str) -> str:
+    """A period closed early, from its start up to its cut-off: "1 Jan 2026 – 18 Jan 2026 10:31:07 UTC"."""
+    return f"{_day(parse_instant(start_text))} – {instant_text(cutoff_text)}"
+
+
 def date_of(text: str) -> str | None:
     """An ISO timestamp's UTC date, "2026-01-31"; None when the text is not an instant."""
     try:
@@ -109,3 +114,12 @@ def period_text(label: str) -> str:
     if month.isdigit() and 1 <= int(month) <= 12:
         return f"{_MONTHS[int(month) - 1]} {year}"
     return label
+
+
+def next_period_text(label: str) -> str:
+    """The period after a label, in words: "2026-12" -> "January 2027"; "the next period" if not a label."""
+    year, _, month = label.partition("-")
+    if year.isdigit() and month.isdigit() and 1 <= int(month) <= 12:
+        y, m = int(year) + int(month) // 12, int(month) % 12 + 1
+        return f"{_MONTHS[m - 1]} {y}"
+    return "the next period"
