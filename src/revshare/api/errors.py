@@ -45,6 +45,7 @@ REFUSAL_STATUS: dict[RefusalKind, int] = {
     RefusalKind.ENGINE_UNAVAILABLE: 503,
     RefusalKind.RATE_LIMITED: 429,
     RefusalKind.BUDGET_EXCEEDED: 402,
+    RefusalKind.BUDGET_RESERVED_IN_FLIGHT: 429,
     RefusalKind.LEDGER_UNAVAILABLE: 503,
     RefusalKind.IDEMPOTENCY_KEY_REUSED: 422,
     RefusalKind.IDEMPOTENCY_KEY_IN_USE: 409,

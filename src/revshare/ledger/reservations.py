@@ -2,15 +2,23 @@
 
 Every request leaves an intent (a `reservations` row) before its engine runs, and its record's
 transaction deletes it, so a crash leaves exactly the interrupted requests behind. A request with
-a budget also reserves its most cost there, atomically with the check:
+a budget also reserves its most cost there. Each budget row a batch touches is first locked, and
+settled by the batch's finals, in one statement that returns what it then holds:
 
-    UPDATE budgets SET reserved = reserved + :x
-     WHERE scope = :s AND period = :p AND spent + reserved + :x <= :limit
+    INSERT INTO budgets (scope, period, spent, reserved) VALUES (:s, :p, 0, 0)
+        ON CONFLICT (scope, period) DO UPDATE
+        SET spent = budgets.spent + :charged, reserved = budgets.reserved - :released
+        RETURNING spent, reserved
 
-On PostgreSQL that row lock is held until the batch commits, so gateways sharing one ledger never
-overrun a budget together. Lock order inside a batch, always: `ledger_state` (the record append),
-then budget rows sorted by (scope, period), then idempotency keys sorted: no two batches can wait
-on each other in a cycle.
+The batch's intents are decided on those values (`metering.reservation.cover`: fits, blocked only
+by reservations in flight, or exceeded) and what they take is added before the next row. The
+lock is held until the batch commits (PostgreSQL: the upsert's row lock; SQLite: the write
+transaction, which every writer takes before this statement), so the decision, its kind and the
+reservation are one atomic step: no other batch, in this process or another gateway's, can
+change the row between the read and the write, and no refusal rests on a second, racy read.
+
+Lock order inside a batch, always: `ledger_state` (the record append), then budget rows sorted by
+(scope, period), then idempotency keys sorted: no two batches can wait on each other in a cycle.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ from typing import Any
 
 from revshare.instants import sql_text, utc_now
 from revshare.ledger.idempotency import DEFAULT_RETENTION_S
-from revshare.metering.reservation import BudgetRow, Final, Intent, IntentResult
+from revshare.metering.reservation import BudgetRow, Cover, Final, Intent, IntentResult, cover
 
 __all__ = ["ReservationSql", "parse_budgets"]
 
@@ -41,10 +49,11 @@ class ReservationSql:
         m = "?" if paramstyle == "qmark" else "%s"
         self.is_sqlite = is_sqlite
         self.retention = timedelta(seconds=retention_s)
-        self.ensure = (f"INSERT INTO budgets (scope, period, spent, reserved) VALUES ({m}, {m}, 0, 0) "
-                       "ON CONFLICT DO NOTHING")
-        self.reserve = (f"UPDATE budgets SET reserved = reserved + {m} WHERE scope = {m} AND period = {m} "
-                        f"AND spent + reserved + {m} <= {m} RETURNING reserved")
+        # Lock (creating at zero) and settle a budget row, returning what it holds: see above. A row
+        # a final settles always exists (its request reserved on it), so a new row has nothing to settle.
+        self.lock = (f"INSERT INTO budgets (scope, period, spent, reserved) VALUES ({m}, {m}, 0, 0) "
+                     f"ON CONFLICT (scope, period) DO UPDATE SET spent = budgets.spent + {m}, "
+                     f"reserved = budgets.reserved - {m} RETURNING spent, reserved")
         self.adjust = (f"UPDATE budgets SET spent = spent + {m}, reserved = reserved - {m} "
                        f"WHERE scope = {m} AND period = {m}")
         # A completed key past its retention window is taken over: the request runs anew (ledger/idempotency.py).
@@ -75,22 +84,34 @@ class ReservationSql:
             for b in intent.budgets:
                 wants[(b.scope, b.period)].append((i, b))
         refused: dict[int, str] = {}
+        waiting: set[int] = set()  # refused so far only by reservations in flight
         taken: dict[int, list[tuple[str, str]]] = defaultdict(list)
         for row in sorted(set(settle) | set(wants)):
-            if row in settle:
-                spent, reserved = settle[row]
-                cursor.execute(self.adjust, (spent, reserved, *row))
-            if row in wants:
-                cursor.execute(self.ensure, row)
-            for i, b in wants.get(row, ()):
-                if i in refused:
-                    continue
+            charged, released = settle.get(row, (0, 0))
+            live = [(i, b) for i, b in wants.get(row, ()) if i not in refused or i in waiting]
+            if not live:
+                if charged or released:
+                    cursor.execute(self.adjust, (charged, released, *row))
+                continue
+            cursor.execute(self.lock, (*row, charged, released))
+            spent, reserved = cursor.fetchone()
+            took = 0
+            for i, b in live:
                 units = intents[i].units
-                cursor.execute(self.reserve, (units, b.scope, b.period, units, b.limit))
-                if cursor.fetchone() is None:
+                verdict = cover(int(spent), int(reserved) + took, units, b.limit)
+                if verdict is Cover.EXCEEDED:  # final, whatever an earlier row said
                     refused[i] = b.scope
-                else:
+                    waiting.discard(i)
+                elif i in refused:  # already waiting on an earlier row: take nothing here
+                    continue
+                elif verdict is Cover.FITS:
+                    took += units
                     taken[i].append(row)
+                else:
+                    refused[i] = b.scope
+                    waiting.add(i)
+            if took:
+                cursor.execute(self.adjust, (0, -took, *row))
         now = self._now()
         expired = utc_now() - self.retention
         claims = sorted((x.idempotency.customer, x.idempotency.key, i) for i, x in enumerate(intents)
@@ -117,4 +138,4 @@ class ReservationSql:
                     cursor.execute(self.release, (d.customer, d.key))
                 else:
                     cursor.execute(self.complete, (d.status, d.response, d.customer, d.key))
-        return [IntentResult(i not in refused, refused.get(i, "")) for i in range(len(intents))]
+        return [IntentResult(i not in refused, refused.get(i, ""), i in waiting) for i in range(len(intents))]

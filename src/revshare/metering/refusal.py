@@ -19,7 +19,8 @@ class RefusalKind(StrEnum):
     NO_PRICE = "no_price"
     ENGINE_UNAVAILABLE = "engine_unavailable"
     RATE_LIMITED = "rate_limit_exceeded"
-    BUDGET_EXCEEDED = "budget_exceeded"
+    BUDGET_EXCEEDED = "budget_exceeded"  # cannot be covered even with nothing in flight: final
+    BUDGET_RESERVED_IN_FLIGHT = "budget_reserved_in_flight"  # held by requests still running: retry
     LEDGER_UNAVAILABLE = "ledger_unavailable"
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     IDEMPOTENCY_KEY_IN_USE = "idempotency_key_in_use"

@@ -36,7 +36,15 @@ from revshare.metering.bound import Bound, budget_period, request_bound
 from revshare.metering.limits import LimitExceeded, Ticket
 from revshare.metering.meter import Admitted
 from revshare.metering.refusal import Refusal, RefusalKind
-from revshare.metering.reservation import BudgetRow, Final, IdemClaim, IdemDone, Intent, to_units
+from revshare.metering.reservation import (
+    IN_FLIGHT_RETRY_AFTER_S,
+    BudgetRow,
+    Final,
+    IdemClaim,
+    IdemDone,
+    Intent,
+    to_units,
+)
 from revshare.records.record import Outcome, UsageRecord
 from revshare.serving.gateway import Gateway, ModelSeries
 
@@ -195,10 +203,19 @@ async def open_lease(gateway: Gateway, admitted: Admitted, bound: Bound, body_di
             ticket.settle(0)
         if result.refused_by == "idempotency":
             raise IdempotencyConflict()
+        if result.in_flight:
+            # Money is left, but requests still running have reserved it: they release what they do
+            # not spend when they end, so this is "retry", not "payment required".
+            raise gateway.refuse(Refusal(
+                RefusalKind.BUDGET_RESERVED_IN_FLIGHT,
+                f"the budget of {result.refused_by} is reserved by requests still running (each reserves its "
+                "most cost, prompt plus max_tokens at the current price, until it ends); retry once they have "
+                "finished, or lower max_tokens", retry_after=IN_FLIGHT_RETRY_AFTER_S))
         raise gateway.refuse(Refusal(
             RefusalKind.BUDGET_EXCEEDED,
-            f"the budget of {result.refused_by} cannot cover this request (its most cost, prompt plus max_tokens "
-            "at the current price, is reserved before it runs); lower max_tokens or raise the budget"))
+            f"the budget of {result.refused_by} cannot cover this request even with no other request running "
+            "(its most cost, prompt plus max_tokens at the current price, is reserved before it runs); lower "
+            "max_tokens or raise the budget"))
     capture: list[bytes] | None = [] if claim is not None and admitted.stream else None
     obs.leased = True
     return Lease(admitted, bound, ticket, budgets, True, obs, gateway.model_series(admitted.model.id),
