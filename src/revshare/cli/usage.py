@@ -37,10 +37,32 @@ def usage(
         for r in records:
             print(json.dumps(r.to_json()))
         return
-    table = Table("seq", "id", "customer", "model", "in", "out", "outcome", "amount", "price version",
-                  title=f"{len(records)} usage record(s)")
-    for r in records:
-        table.add_row(str(r.seq), r.id, r.customer, r.model, str(r.prompt_tokens),
-                      str(r.completion_tokens) + ("~" if r.estimated else ""), r.outcome.value,
-                      f"{r.amount:f} {r.currency}", r.price_version)
+    rows = [{"seq": str(r.seq), "id": r.id, "customer": r.customer, "model": r.model, "in": str(r.prompt_tokens),
+             "out": str(r.completion_tokens) + ("~" if r.estimated else ""), "outcome": r.outcome.value,
+             "amount": f"{r.amount:f} {r.currency}", "price version": r.price_version} for r in records]
+    shown_columns, hidden = fit_columns(rows, out.width)
+    table = Table(*shown_columns, title=f"{len(records)} usage record(s)")
+    for row in rows:
+        table.add_row(*(row[c] for c in shown_columns))
     out.print(table)
+    if hidden:
+        out.print(f"not shown at this width: {', '.join(hidden)} (a wider terminal, or --json, shows every field)")
+
+
+# Dropped first when the terminal is narrow: the columns a reader can most easily do without.
+COLUMNS = ("seq", "id", "customer", "model", "in", "out", "outcome", "amount", "price version")
+DROP_ORDER = ("price version", "outcome", "id", "in", "seq")
+
+
+def fit_columns(rows: list[dict[str, str]], width: int) -> tuple[list[str], list[str]]:
+    """The columns that fit `width` whole (a cell is never cut), in table order, and those left out.
+
+    A rich table's column takes its widest cell plus 3 (padding and a border), plus 1 for the
+    table's last border."""
+    need = {c: max([len(c), *(len(row[c]) for row in rows)]) + 3 for c in COLUMNS}
+    shown = list(COLUMNS)
+    for column in DROP_ORDER:
+        if sum(need[c] for c in shown) + 1 <= width:
+            break
+        shown.remove(column)
+    return shown, [c for c in COLUMNS if c not in shown]
