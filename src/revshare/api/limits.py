@@ -93,7 +93,7 @@ def json_body(body: bytes, content_type: str | None) -> Any:
     except UnicodeDecodeError as exc:
         raise _invalid_json(f"the request body is not UTF-8 (byte {exc.start} is 0x{body[exc.start]:02x})") from None
     try:
-        value = json.loads(text, object_pairs_hook=_object, parse_constant=_constant, parse_float=_float)
+        value = _DECODER.decode(text)
     except RecursionError:
         raise _invalid_json(f"the request body is nested too deeply (at most {MAX_JSON_DEPTH} levels)") from None
     except json.JSONDecodeError as exc:
@@ -140,6 +140,10 @@ def _float(text: str) -> float:
     if not math.isfinite(value):
         raise _invalid_json(f"the number {text} is too large")
     return value
+
+
+# One decoder for every request: json.loads with hooks builds a new one each call.
+_DECODER = json.JSONDecoder(object_pairs_hook=_object, parse_constant=_constant, parse_float=_float)
 
 
 def _check_tree(value: Any) -> None:
