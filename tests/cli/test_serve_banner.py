@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from revshare.cli import app
 from tests.support.databases import postgres_database
 from tests.support.paths import REPO
+from tests.support.servers import free_port
 
 
 @pytest.mark.postgres
@@ -27,7 +28,8 @@ def test_the_banner_masks_the_database_password(tmp_path: Path, monkeypatch: pyt
         with_password = make_url(url).set(password="hunter2-secret").render_as_string(hide_password=False)
         monkeypatch.setenv("REVSHARE_DATABASE_URL", with_password)
         monkeypatch.setenv("REVSHARE_ADMIN_TOKEN", "rsa_banner_test")
-        result = CliRunner().invoke(app, ["serve", "--config", str(config)])
+        # A free port: serve refuses a port in use (a developer's `make run` may hold 8000).
+        result = CliRunner().invoke(app, ["serve", "--config", str(config), "--port", str(free_port())])
     assert result.exit_code == 0, result.output
     assert started, "uvicorn.run was not reached"
     assert "hunter2-secret" not in result.output

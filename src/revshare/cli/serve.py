@@ -8,6 +8,7 @@ import json
 import os
 import secrets
 import shlex
+import socket
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -26,7 +27,7 @@ from revshare.cli._common import (
     out,
     shown,
 )
-from revshare.config import Catalog
+from revshare.config import Catalog, ModelConfig
 
 
 @app.command()
@@ -52,6 +53,10 @@ def serve(
         fail("serving needs the server extras: pip install 'revshare[server,embedded]'")
     host = host or catalog.server.host
     port = port or catalog.server.port
+    busy = _cannot_listen(host, port)  # before the ledger and the model: a clear error in a second
+    if busy:
+        fail(f"cannot listen on {shown(host)}:{port}: {busy}. Is another gateway (make run?) using it? "
+             "Choose another port with --port")
     ledger = ledger_or_exit(catalog)
     admin_token = os.environ.get(catalog.server.admin_token_env) or ""
     generated_admin = not admin_token
@@ -68,15 +73,47 @@ def serve(
                 log_level=log_level, access_log=False, log_config=_log_config(uvicorn.config.LOGGING_CONFIG))
 
 
+def _cannot_listen(host: str, port: int) -> str | None:
+    """Why the gateway could not listen on host:port (bound the way uvicorn binds), or None."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        return f"cannot resolve the address ({exc})"
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
+
+
 def _log_config(base: dict[str, Any]) -> dict[str, Any]:
     """uvicorn's logging, plus revshare's access log (`server.access_log`): its lines as they are,
-    one a request, on standard output. uvicorn's own access log stays off: ours replaces it."""
+    one a request, on standard output. uvicorn's own access log stays off: ours replaces it. The
+    engines' own lines go where uvicorn's go."""
     config = copy.deepcopy(base)
     config["formatters"]["revshare_access"] = {"format": "%(message)s"}
     config["handlers"]["revshare_access"] = {"class": "logging.StreamHandler", "formatter": "revshare_access",
                                              "stream": "ext://sys.stdout"}
     config["loggers"]["revshare.access"] = {"handlers": ["revshare_access"], "level": "INFO", "propagate": False}
+    # The engines say what they loaded, e.g. the chat format each model uses (docs/CONFIG.md).
+    config["loggers"]["revshare.engines"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
     return config
+
+
+def _about(catalog: Catalog, model: ModelConfig) -> str:
+    """One plain line on what the model is, and the max_tokens it runs with."""
+    engine = catalog.engine(model.engine)
+    if engine.kind == "embedded" and engine.model_path is None:
+        what = (f"{model.id} is the bundled Gemma 3 270M, a small base model: it continues text, it does not follow "
+                "instructions, so give it the start of a sentence (to serve an instruction-tuned GGUF, set model_path: "
+                "docs/CONFIG.md)")
+    else:
+        what = f"{model.id}: {shown(model.description)}" if model.description else model.id
+    return (f"{what}. A request without max_tokens runs with max_tokens {model.max_tokens_when_unset}; "
+            f"more than {model.most_max_tokens} is refused.")
 
 
 def _banner(catalog: Catalog, ledger_url: str, host: str, port: int, demo_key: str | None,
@@ -88,18 +125,22 @@ def _banner(catalog: Catalog, ledger_url: str, host: str, port: int, demo_key: s
     out.print(labelled("revshare", "bold", where))
     if admin_token:
         out.print(f"admin token for this run (set ${catalog.server.admin_token_env} to fix one): {admin_token}")
+    if catalog.models:
+        out.print("\n" + _about(catalog, catalog.models[0]))
     if demo_key:
-        body = json.dumps({"model": model, "messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 32})
+        # Prompts that read as the start of a text: what a base model does well (and any other model too).
+        body = json.dumps({"model": model, "messages": [{"role": "user", "content": "Paris is the capital of"}],
+                           "max_tokens": 24})
         out.print("\nTry it with curl:\n")
         print(f"curl -s {base}/v1/chat/completions -H 'Authorization: Bearer {demo_key}' "
               f"-H 'Content-Type: application/json' -d '{body}'")
         # The interpreter serving the demo has the SDK when installed with the dev extra (make run).
         has_sdk = importlib.util.find_spec("openai") is not None
         python = shlex.quote(sys.executable) if has_sdk else "python"
-        out.print("\nor with the openai SDK" + ("" if has_sdk else " (pip install openai)") + ":\n")
+        out.print("\nor a text completion with the openai SDK" + ("" if has_sdk else " (pip install openai)") + ":\n")
         print(f'{python} -c "from openai import OpenAI; c = OpenAI(base_url=\'{base}/v1\', api_key=\'{demo_key}\'); '
-              f"print(c.chat.completions.create(model='{model}', max_tokens=32, "
-              f"messages=[{{'role': 'user', 'content': 'Say hello.'}}]).choices[0].message.content)\"")
+              f"print(c.completions.create(model='{model}', prompt='The Eiffel Tower is', max_tokens=24)"
+              '.choices[0].text)"')
         script = Path(sys.executable).parent / "revshare"
         command = f"{script if script.exists() else 'revshare'} usage"
         out.print(Text.assemble("\nThen see what was metered: ", (command, "bold"), "\n"))

@@ -12,12 +12,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from revshare.instants import coerce_instant, format_instant
 from revshare.money import catalog_amount
 
 __all__ = [
+    "DEFAULT_MAX_TOKENS",
     "BudgetPeriod",
     "Customer",
     "EngineConfig",
@@ -48,6 +49,10 @@ def _price_money(value: Any) -> Decimal:
         raise ValueError("a price per million tokens has at most 6 decimal places")
     return amount
 
+
+# What a request without max_tokens gets when its model sets no default_max_tokens (at most the
+# model's limit): enough for a long answer, and a bound on a base model that never stops.
+DEFAULT_MAX_TOKENS = 512
 
 Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@-]*$")]
 
@@ -133,16 +138,55 @@ class ModelConfig(_Strict):
     licensor: str | None = None
     base_model: str | None = None
     context_length: int = Field(default=2048, ge=16)
-    chat_format: str = "gemma"
+    # The most completion tokens a request may ask for (more is refused with 400), and what a
+    # request that sets no max_tokens gets; unset: the context length, and 512 or that if lower.
+    max_tokens_limit: int | None = Field(default=None, ge=1)
+    default_max_tokens: int | None = Field(default=None, ge=1)
+    # Embedded only: llama-cpp-python's chat format (e.g. "chatml", "llama-3") or "text". Unset:
+    # the GGUF's own chat template, or "text" (the messages continued as plain text) without one.
+    chat_format: str | None = Field(default=None, min_length=1)
     # Counts tokens when an upstream engine reports no usage: a GGUF file (only its vocabulary
     # is loaded) or "bundled" for the embedded Gemma package. Without one, counts are rougher.
     tokenizer: str | None = None
     description: str = ""
 
+    @field_validator("max_tokens_limit")
+    @classmethod
+    def _limit_fits_context(cls, value: int | None, info: ValidationInfo) -> int | None:
+        context = info.data.get("context_length")
+        if value is not None and context is not None and value > context:
+            raise ValueError(f"{value} is more than context_length ({context})")
+        return value
+
+    @field_validator("default_max_tokens")
+    @classmethod
+    def _default_fits_limit(cls, value: int | None, info: ValidationInfo) -> int | None:
+        limit, context = info.data.get("max_tokens_limit"), info.data.get("context_length")
+        if value is not None and limit is not None and value > limit:
+            raise ValueError(f"{value} is more than max_tokens_limit ({limit})")
+        if value is not None and limit is None and context is not None and value > context:
+            raise ValueError(f"{value} is more than context_length ({context})")
+        return value
+
     @property
     def served_name(self) -> str:
         """The name the engine knows the model by."""
         return self.upstream_model or self.id
+
+    @property
+    def most_max_tokens(self) -> int:
+        """The most max_tokens a request may ask for: `max_tokens_limit`, else the context length."""
+        return self.max_tokens_limit or self.context_length
+
+    @property
+    def max_tokens_when_unset(self) -> int:
+        """The max_tokens of a request that sets none: `default_max_tokens`, else
+        `DEFAULT_MAX_TOKENS` or the most allowed if lower."""
+        return self.default_max_tokens or min(DEFAULT_MAX_TOKENS, self.most_max_tokens)
+
+    def max_tokens_for(self, requested: int | None) -> int:
+        """The max_tokens a request runs with: its own, or the model's default."""
+        return requested if requested is not None else self.max_tokens_when_unset
 
 
 class Price(_Strict):

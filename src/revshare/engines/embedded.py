@@ -17,6 +17,10 @@ text, tools other than functions. Each refusal is an `EngineRejected` (400, reco
 charged nothing) that names the parameter. Content parts become the text llama.cpp's chat formats
 expect, and a missing content (an assistant turn with tool_calls) an empty text. llama.cpp's own
 errors are translated once, in `_translate`: its context check becomes `context_length_exceeded`.
+
+Each model chats in its own format, chosen once at load (`chat_formats.py`: the catalog's
+`chat_format`, else the GGUF's template, else `text`), and a request without max_tokens runs with
+the model's `default_max_tokens`.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from revshare.engines.base import (
     GenerationRequest,
     UsageMeter,
 )
+from revshare.engines.chat_formats import chat_handler
 from revshare.metrics import Metrics
 
 __all__ = ["EmbeddedEngine", "default_model_path"]
@@ -86,6 +91,8 @@ class EmbeddedEngine(Engine):
         )
         self._completion_params: set[str] = set()
         self._chat_params: set[str] = set()
+        self.chat_formats: dict[str, str] = {}  # model id -> the chat format it uses, once loaded
+        self._chat_handlers: dict[str | None, Any] = {}
         self._depth = 0
         self._depth_lock = threading.Lock()
         self._queue_wait = self.metrics.engine_queue_wait.labels(engine=config.id)
@@ -129,21 +136,33 @@ class EmbeddedEngine(Engine):
                 "llama-cpp-python is not installed: pip install 'revshare[embedded]'"
             ) from exc
         path = self._config.model_path or default_model_path()
-        chat_format = next(iter(self._models.values())).chat_format if self._models else "gemma"
         try:
+            # No chat_format: llama-cpp-python takes the GGUF's own template when it has one.
             self._llm = Llama(
                 model_path=path,
                 n_ctx=self._config.n_ctx,
                 n_threads=self._config.n_threads,
                 seed=self._config.seed,
-                chat_format=chat_format,
                 verbose=False,
             )
         except (ValueError, RuntimeError, OSError) as exc:
             raise EngineUnavailable(f"engine {self.id!r} cannot load {path}: {exc}") from exc
+        self._choose_chat_formats()
         self._completion_params = set(inspect.signature(self._llm.create_completion).parameters)
         self._chat_params = set(inspect.signature(self._llm.create_chat_completion).parameters)
         self._wrap_generate()
+
+    def _choose_chat_formats(self) -> None:
+        """Each model's chat format (`chat_formats.chat_handler`), logged once at load."""
+        self._chat_handlers[None] = chat_handler(self._llm, None)[1]  # a model the engine was not given
+        for model in self._models.values():
+            try:
+                name, handler = chat_handler(self._llm, model.chat_format)
+            except ValueError as exc:
+                raise EngineUnavailable(f"engine {self.id!r}, model {model.id!r}: {exc}") from exc
+            self.chat_formats[model.id] = name
+            self._chat_handlers[model.id] = handler
+            log.info("engine %r: model %r chats in the %s format", self.id, model.id, name)
 
     def _wrap_generate(self) -> None:
         """Count tokens where llama.cpp produces them, for whichever job is running."""
@@ -203,7 +222,8 @@ class EmbeddedEngine(Engine):
             prompt = params.get("prompt")
             if isinstance(prompt, list):
                 params["prompt"] = prompt[0]
-            params.setdefault("max_tokens", 16)  # OpenAI's default for legacy completions
+        if params.get("max_tokens") is None:
+            params["max_tokens"] = request.model.max_tokens_for(None)  # the catalog's default
         params["model"] = model
         params["stream"] = stream
         return params
@@ -215,6 +235,7 @@ class EmbeddedEngine(Engine):
         self._job = job
         try:
             if request.endpoint == "chat.completions":
+                self._llm.chat_handler = self._chat_handlers.get(request.model.id, self._chat_handlers.get(None))
                 return self._llm.create_chat_completion(**kwargs)
             return self._llm.create_completion(**kwargs)
         except Exception as exc:

@@ -118,6 +118,8 @@ class UpstreamEngine(Engine):
 
     def _body(self, request: GenerationRequest, stream: bool) -> dict[str, Any]:
         body = dict(request.params)
+        if body.get("max_tokens") is None:
+            body["max_tokens"] = request.model.max_tokens_for(None)  # the catalog's default
         body["model"] = request.model.served_name
         body["stream"] = stream
         if stream:

@@ -165,7 +165,8 @@ async def lease_request(gateway: Gateway, ask: Ask, body: Any, body_digest: str 
     admitted = admit(gateway.catalog, gateway.engines, ask)
     if isinstance(admitted, Refusal):
         raise gateway.refuse(admitted)
-    bound = request_bound(body, admitted.model.context_length, ask.max_tokens, admitted.price)
+    bound = request_bound(body, admitted.model.context_length, admitted.model.max_tokens_for(ask.max_tokens),
+                         admitted.price)
     return await open_lease(gateway, admitted, bound, body_digest)
 
 
