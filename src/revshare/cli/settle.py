@@ -98,7 +98,7 @@ def period_close(
     for _, signed_cp in sorted(signed.items()):
         cp = signed_cp.checkpoint
         out.print(f"  checkpoint {cp.origin}: size {cp.size}, root {cp.root_hash.hex()}")
-    out.print(f"Next: revshare settle --period {closed.period.label} --out statements/")
+    out.print(f"Next: revshare settle --period {closed.period.label} --out .revshare/statements/{closed.period.label}")
 
 
 @period_app.command("list")
@@ -179,7 +179,7 @@ def settle_command(
     Each statement names its licensor's log checkpoints (this close's and the previous one's) and
     leaf range, and is signed by the host key (`<statement>.sig` beside its JSON).
 
-    Example: revshare settle --period 2026-01 --out statements/
+    Example: revshare settle --period 2026-01 --out .revshare/statements/2026-01
     """
     from revshare.logstore.identity import load_identity
     from revshare.logstore.integrator import IntegrationError
