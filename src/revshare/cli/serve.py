@@ -95,8 +95,8 @@ def _log_config(base: dict[str, Any]) -> dict[str, Any]:
     engines' own lines go where uvicorn's go."""
     config = copy.deepcopy(base)
     config["formatters"]["revshare_access"] = {"format": "%(message)s"}
-    config["handlers"]["revshare_access"] = {"class": "logging.StreamHandler", "formatter": "revshare_access",
-                                             "stream": "ext://sys.stdout"}
+    config["handlers"]["revshare_access"] = {"class": "revshare.api.access_log.BatchStreamHandler",
+                                             "formatter": "revshare_access", "stream": "ext://sys.stdout"}
     config["loggers"]["revshare.access"] = {"handlers": ["revshare_access"], "level": "INFO", "propagate": False}
     # The engines say what they loaded, e.g. the chat format each model uses (docs/CONFIG.md).
     config["loggers"]["revshare.engines"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
