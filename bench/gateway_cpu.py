@@ -10,9 +10,9 @@ script, and alternate the two:
     .venv/bin/python bench/gateway_cpu.py
 
 `--callgrind` runs the gateway under valgrind's callgrind and counts the instructions it executes
-per request instead, on the event loop's thread and in all (zeroed after the warm-up, dumped after the measured requests): slower (about
-50x) but repeatable to a fraction of a percent where CPU time is not, so small changes (tens of
-µs) can be told from the noise:
+per request instead, on the event loop's thread and in all threads (zeroed after the warm-up,
+dumped after the measured requests). It is about 50x slower, but repeatable to a fraction of a
+percent where CPU time is not, so changes of tens of µs can be told from the noise:
 
     .venv/bin/python bench/gateway_cpu.py --callgrind --requests 300
 
@@ -68,6 +68,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000, help="measured requests per mode (default 3000)")
     parser.add_argument("--callgrind", action="store_true",
                         help="count instructions per request under valgrind (repeatable, slow)")
+    parser.add_argument("--access-log", choices=["text", "json", "off"],
+                        help="set [server] access_log (trees from before it existed refuse the setting)")
     args = parser.parse_args()
     tree = args.tree.resolve()
     sys.path[:0] = [str(tree / "src"), str(tree / "bench")]
@@ -77,7 +79,14 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="revshare-cpu-"))
     stub_port, gw_port = free_port(), free_port()
-    (tmp / "bench.toml").write_text(CATALOG.format(stub_port=stub_port))
+    catalog = CATALOG.format(stub_port=stub_port)
+    if args.access_log:
+        catalog = catalog.replace("[server]\n", f'[server]\naccess_log = "{args.access_log}"\n', 1)
+    if args.callgrind:
+        # The log integrates on a timer: under valgrind's slowdown the number of ticks (each with
+        # a fixed cost) would depend on the machine's load. bench/tlog.py measures integration.
+        catalog += "\n[log]\ninterval_s = 3600\n"
+    (tmp / "bench.toml").write_text(catalog)
     url = f"sqlite:///{tmp / 'ledger.db'}"
     ledger = Ledger(url)
     ledger.migrate()
