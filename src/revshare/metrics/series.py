@@ -138,8 +138,8 @@ class Metrics:
             "revshare_ledger_commit_batch_size", "Records and intents written per group commit",
             buckets=BATCH_BUCKETS, registry=r))
         self.refusals = CounterTally(Counter(
-            "revshare_refusals", "Requests refused by kind (budget_exceeded, rate_limit_exceeded, "
-            "idempotency_key_in_use, ledger_unavailable, ...)", ["kind"], registry=r))
+            "revshare_refusals", "Requests refused by kind (budget_exceeded, budget_reserved_in_flight, "
+            "rate_limit_exceeded, idempotency_key_in_use, ledger_unavailable, ...)", ["kind"], registry=r))
         self.billed = CounterTally(Counter(
             "revshare_billed_amount", "Amount charged by committed records, in the price currency; a float for "
             "dashboards only, the ledger's Decimal amounts are the accounting truth",
