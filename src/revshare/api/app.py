@@ -10,10 +10,11 @@ from fastapi import FastAPI
 
 from revshare import __version__
 from revshare.api import admin, health_routes, log_routes, openai_routes
-from revshare.api.errors import Unhandled, error_responses, install_error_handlers
+from revshare.api.errors import Unhandled, install_error_handlers
 from revshare.api.limits import BodySizeLimit
 from revshare.api.metrics_routes import router as metrics_router
 from revshare.api.observe import Observe
+from revshare.api.openapi import finish_openapi
 from revshare.config import Catalog
 from revshare.engines.base import Engine
 from revshare.ledger.store import Ledger
@@ -52,17 +53,12 @@ def create_app(catalog: Catalog, *, admin_token: str, ledger: Ledger | None = No
     app.include_router(metrics_router)
     app.include_router(health_routes.router)
 
-    # Every route can answer these (auth, validation, body size, ledger): say so in /openapi.json.
-    common = {str(k): v for k, v in error_responses(400, 401, 403, 404, 413, 503).items()}
     plain_openapi = app.openapi
+    metrics_token = catalog.server.metrics_token_env is not None
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            spec = plain_openapi()
-            for operations in spec.get("paths", {}).values():
-                for operation in operations.values():
-                    operation["responses"] = {**common, **operation.get("responses", {})}
-            app.openapi_schema = spec
+            app.openapi_schema = finish_openapi(plain_openapi(), metrics_token=metrics_token)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

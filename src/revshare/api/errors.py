@@ -31,7 +31,7 @@ from revshare.api.protocol import WireError
 from revshare.engines.base import EngineError, EngineRejected, EngineUnavailable
 from revshare.metering.refusal import Refusal, RefusalKind, Refused
 
-__all__ = ["ENGINE_ERROR_STATUS", "REFUSAL_STATUS", "ApiError", "Unhandled", "engine_error_body",
+__all__ = ["ENGINE_ERROR_STATUS", "ERROR_SCHEMA", "REFUSAL_STATUS", "ApiError", "Unhandled", "engine_error_body",
            "engine_error_status", "error_body", "error_responses", "install_error_handlers", "param_path",
            "printable", "refusal_body", "refusal_response"]
 
@@ -90,7 +90,7 @@ _DESCRIPTIONS = {
     503: "Engine or ledger unavailable",
 }
 
-_ERROR_SCHEMA: dict[str, Any] = {
+ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["error"],
     "properties": {"error": {
@@ -110,7 +110,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` for a route: each error status with the OpenAI error shape."""
     return {
         status: {"description": _DESCRIPTIONS.get(status, "Error"),
-                 "content": {"application/json": {"schema": _ERROR_SCHEMA}}}
+                 "content": {"application/json": {"schema": ERROR_SCHEMA}}}
         for status in statuses
     }
 

@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from revshare import __version__
+from revshare.api.openapi import PUBLIC, ok_response
 from revshare.engines.base import Engine
 from revshare.logstore.service import LogService
 from revshare.serving.gateway import Gateway
@@ -43,7 +44,8 @@ class Readiness(BaseModel):
     checks: dict[str, str]
 
 
-@router.get("/healthz", summary="Liveness")
+@router.get("/healthz", summary="Liveness", operation_id="healthz", response_model=None, openapi_extra=PUBLIC,
+            responses=ok_response("Health", description="The process serves"))
 async def healthz(request: Request) -> dict[str, Any]:
     gateway: Gateway = request.app.state.gateway
     return {"status": "ok", "version": __version__, "models": [m.id for m in gateway.catalog.models],
@@ -51,7 +53,7 @@ async def healthz(request: Request) -> dict[str, Any]:
             "ledger": "ok" if gateway.writer.healthy else "unavailable", "ledger_backlog": gateway.writer.backlog}
 
 
-@router.get("/readyz", summary="Readiness", response_model=Readiness,
+@router.get("/readyz", summary="Readiness", operation_id="readyz", response_model=Readiness, openapi_extra=PUBLIC,
             responses={503: {"model": Readiness, "description": "Not ready: each failing check with its reason"}})
 async def readyz(request: Request) -> JSONResponse:
     gateway: Gateway = request.app.state.gateway

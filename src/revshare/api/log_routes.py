@@ -24,7 +24,17 @@ from fastapi.responses import PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from revshare.api.auth import bearer, gateway_of
-from revshare.api.errors import ApiError
+from revshare.api.errors import ApiError, error_responses
+from revshare.api.limits import single_query_values
+from revshare.api.openapi import (
+    INCLUSION_OK,
+    LEAVES_OK,
+    LOG_READER,
+    PUBLIC,
+    RECEIPT_OK,
+    RECEIPT_READER,
+    ok_response,
+)
 from revshare.api.protocol import INT64_MAX
 from revshare.logstore.integrator import IntegrationError
 from revshare.logstore.licensor_tokens import find_token
@@ -34,13 +44,15 @@ from revshare.records.record import UsageRecord
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1", tags=["log"])
+router = APIRouter(prefix="/v1", tags=["log"], dependencies=[Depends(single_query_values)])
 
 MAX_LEAVES = 10_000
 T = TypeVar("T")
 # Sizes, indexes and seqs are SQL BIGINTs: a larger number is a 400 naming it, never an overflow.
 Positive = Annotated[int, Query(ge=1, le=INT64_MAX)]
 NonNegative = Annotated[int, Query(ge=0, le=INT64_MAX)]
+# What a log read can answer besides its 200 (`_mapped`); 409 while a record waits for the log.
+_LOG_ERRORS = error_responses(401, 403, 404, 409, 503)
 
 
 def service_of(request: Request) -> LogService:
@@ -95,14 +107,15 @@ async def require_log_reader(request: Request, log_id: str) -> None:
 LogReader = Annotated[None, Depends(require_log_reader)]
 
 
-@router.get("/log/vkey", summary="The host's verifier key (C2SP vkey), public",
-            response_class=PlainTextResponse)
+@router.get("/log/vkey", summary="The host's verifier key (C2SP vkey), public", operation_id="getVerifierKey",
+            response_class=PlainTextResponse, openapi_extra=PUBLIC)
 async def vkey(request: Request) -> str:
     return service_of(request).identity.key.verifier_text() + "\n"
 
 
 @router.get("/log/{log_id:path}/checkpoint", summary="The log's newest signed checkpoint (C2SP signed note)",
-            response_class=PlainTextResponse)
+            operation_id="getCheckpoint", response_class=PlainTextResponse, openapi_extra=LOG_READER,
+            responses=_LOG_ERRORS)
 async def checkpoint(request: Request, log_id: str, _: LogReader) -> str:
     return await _read(service_of(request).reader.latest_checkpoint, log_id)
 
@@ -113,7 +126,9 @@ async def _record(request: Request, record_id: str) -> UsageRecord | None:
     return rows[0] if rows else None
 
 
-@router.get("/log/{log_id:path}/proof/inclusion", summary="Inclusion proof of a record in the log")
+@router.get("/log/{log_id:path}/proof/inclusion", summary="Inclusion proof of a record in the log",
+            operation_id="getInclusionProof", response_model=None, openapi_extra=LOG_READER,
+            responses={**INCLUSION_OK, **_LOG_ERRORS})
 async def inclusion(
     request: Request, log_id: str, _: LogReader,
     seq: Annotated[int | None, Query(ge=1, le=INT64_MAX)] = None,
@@ -141,7 +156,9 @@ async def inclusion(
     return {"log_id": log_id, "seq": seq, "index": leaf.index, "size": size, "leaf": leaf.data, "proof": _b64(proof)}
 
 
-@router.get("/log/{log_id:path}/proof/consistency", summary="Consistency proof between two sizes of the log")
+@router.get("/log/{log_id:path}/proof/consistency", summary="Consistency proof between two sizes of the log",
+            operation_id="getConsistencyProof", response_model=None, openapi_extra=LOG_READER,
+            responses={**ok_response("ConsistencyProof", description="The proof"), **_LOG_ERRORS})
 async def consistency(
     request: Request, log_id: str, _: LogReader,
     old: Positive,
@@ -157,7 +174,9 @@ async def consistency(
     return {"log_id": log_id, "old": old, "new": new, "proof": _b64(proof)}
 
 
-@router.get("/log/{log_id:path}/leaves", summary="Leaves [start, end) of the log: each record's leaf bytes")
+@router.get("/log/{log_id:path}/leaves", summary="Leaves [start, end) of the log: each record's leaf bytes",
+            operation_id="getLeaves", response_model=None, openapi_extra=LOG_READER,
+            responses={**LEAVES_OK, **_LOG_ERRORS})
 async def leaves(
     request: Request, log_id: str, _: LogReader,
     start: NonNegative = 0,
@@ -176,7 +195,9 @@ async def leaves(
             "leaves": [{"index": r.index, "seq": r.seq, "data": r.data} for r in rows]}
 
 
-@router.get("/receipts/{record_id}", summary="A receipt for one of your records: projection, proof, checkpoint")
+@router.get("/receipts/{record_id}", summary="A receipt for one of your records: projection, proof, checkpoint",
+            operation_id="getReceipt", response_model=None, openapi_extra=RECEIPT_READER,
+            responses={**RECEIPT_OK, **_LOG_ERRORS})
 async def receipt(
     request: Request, record_id: str,
     log: Annotated[str | None, Query(description="which of the record's logs (default: the first)")] = None,

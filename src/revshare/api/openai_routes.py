@@ -11,8 +11,10 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.routing import APIRoute
 
 from revshare.api.auth import gateway_of, require_customer
+from revshare.api.disconnect import ClientGone, cancel_on_disconnect
 from revshare.api.errors import error_responses
 from revshare.api.limits import json_body
+from revshare.api.openapi import CHAT_OK, COMPLETION_OK, CUSTOMER, ok_response
 from revshare.api.protocol import ChatCompletionRequest, CompletionRequest
 from revshare.api.sse import OPENAI_WIRE, stream_trailer
 from revshare.engines.base import Endpoint
@@ -46,6 +48,7 @@ class StrictJsonRoute(APIRoute):
 router = APIRouter(prefix="/v1", route_class=StrictJsonRoute)
 
 RECORD_HEADER = "x-revshare-record-id"
+CLIENT_CLOSED_REQUEST = 499  # nginx's status for a request whose client left before the answer
 REPLAY_HEADER = "idempotent-replayed"
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)]
 
@@ -68,11 +71,20 @@ async def _serve(request: Request, key: ApiKey, body: Body, endpoint: Endpoint, 
         replay = await find_replay(gateway, key.customer, idempotency_key, digest)
         return _replayed(replay, body)
     headers = {RECORD_HEADER: lease.admitted.record_id}
+    params = body.engine_params()
+    try:
+        # Until the first byte is sent, only this notices a client that left (a stream's response
+        # watches for it from then on): the engine is stopped, the request recorded client_disconnect.
+        async with cancel_on_disconnect(request.receive):
+            if body.is_stream:
+                events = await run_stream(gateway, lease, params, OPENAI_WIRE, body.wants_usage_chunk)
+            else:
+                data = await run_complete(gateway, lease, params, OPENAI_WIRE)
+    except ClientGone:
+        return Response(status_code=CLIENT_CLOSED_REQUEST, headers=headers)  # read by the access log only
     if body.is_stream:
-        events = await run_stream(gateway, lease, body.engine_params(), OPENAI_WIRE, body.wants_usage_chunk)
         headers.update({"cache-control": "no-cache", "x-accel-buffering": "no"})
         return StreamingResponse(events, media_type="text/event-stream", headers=headers)
-    data = await run_complete(gateway, lease, body.engine_params(), OPENAI_WIRE)
     return JSONResponse(data, headers=headers)
 
 
@@ -94,7 +106,8 @@ def _replayed(replay: Replay, body: Body) -> Response:
 
 
 @router.post("/chat/completions", summary="Create a chat completion (OpenAI-compatible)",
-             responses=_COMPLETION_ERRORS)
+             operation_id="createChatCompletion", response_model=None, openapi_extra=CUSTOMER,
+             responses={**CHAT_OK, **_COMPLETION_ERRORS})
 async def chat_completions(
     request: Request, body: ChatCompletionRequest,
     key: Annotated[ApiKey, Depends(require_customer)],
@@ -104,7 +117,8 @@ async def chat_completions(
 
 
 @router.post("/completions", summary="Create a text completion (OpenAI-compatible, legacy)",
-             responses=_COMPLETION_ERRORS)
+             operation_id="createCompletion", response_model=None, openapi_extra=CUSTOMER,
+             responses={**COMPLETION_OK, **_COMPLETION_ERRORS})
 async def completions(
     request: Request, body: CompletionRequest,
     key: Annotated[ApiKey, Depends(require_customer)],
@@ -113,7 +127,9 @@ async def completions(
     return await _serve(request, key, body, "completions", idempotency_key)
 
 
-@router.get("/models", summary="List the models this key may use", responses=error_responses(401, 503))
+@router.get("/models", summary="List the models this key may use", operation_id="listModels",
+            response_model=None, openapi_extra=CUSTOMER,
+            responses={**ok_response("ModelList", description="The models"), **error_responses(401, 503)})
 async def list_models(request: Request, key: Annotated[ApiKey, Depends(require_customer)]) -> dict[str, Any]:
     catalog = gateway_of(request).catalog
     customer = catalog.customer(key.customer)

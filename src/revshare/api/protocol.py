@@ -26,6 +26,9 @@ MAX_LOGIT_BIAS = 1024
 MAX_TOKEN_ID = 2**31 - 1
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _TOKEN_ID = re.compile(r"0|[1-9][0-9]{0,9}")
+# The same rule in the OpenAPI document (0 to 2^31-1, digit by digit), where `int()` is not at hand.
+_TOKEN_ID_PATTERN = (r"^(0|[1-9][0-9]{0,8}|1[0-9]{9}|20[0-9]{8}|21[0-3][0-9]{7}|214[0-6][0-9]{6}|2147[0-3][0-9]{5}"
+                     r"|21474[0-7][0-9]{4}|214748[0-2][0-9]{3}|2147483[0-5][0-9]{2}|21474836[0-3][0-9]|214748364[0-7])$")
 
 
 class _Wire(BaseModel):
@@ -134,6 +137,15 @@ class UserMessage(_Wire):
 
 
 class AssistantMessage(_Wire):
+    # `_says_something` in the OpenAPI document: a client (or a fuzzer) reads it there.
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"anyOf": [
+        {"required": ["content"], "properties": {"content": {"not": {"type": "null"}}}},
+        {"required": ["tool_calls"], "properties": {"tool_calls": {"type": "array"}}},
+        {"required": ["function_call"], "properties": {"function_call": {"type": "object"}}},
+        {"required": ["audio"], "properties": {"audio": {"type": "object"}}},
+        {"required": ["refusal"], "properties": {"refusal": {"type": "string", "minLength": 1}}},
+    ]})
+
     role: Literal["assistant"]
     content: str | AssistantParts | None = None
     name: Name | None = None
@@ -254,6 +266,12 @@ Stop = NonEmpty | Annotated[list[NonEmpty], Field(max_length=4)] | None
 Bias = Annotated[float, Field(ge=-100.0, le=100.0)]
 
 
+def _only_with(field: str, kind: str, flag: str) -> dict[str, Any]:
+    """The OpenAPI form of a check across fields: `field` (when not null) needs `flag` true."""
+    return {"if": {"required": [field], "properties": {field: {"type": kind}}},
+            "then": {"required": [flag], "properties": {flag: {"const": True}}}}
+
+
 class _Sampling(_Wire):
     model: str = Field(min_length=1, max_length=256)
     max_tokens: MaxTokens | None = None
@@ -266,7 +284,8 @@ class _Sampling(_Wire):
     seed: Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)] | None = None
     presence_penalty: Penalty | None = None
     frequency_penalty: Penalty | None = None
-    logit_bias: Annotated[dict[str, Bias], Field(max_length=MAX_LOGIT_BIAS)] | None = None
+    logit_bias: Annotated[dict[str, Bias], Field(max_length=MAX_LOGIT_BIAS, json_schema_extra={
+        "propertyNames": {"pattern": _TOKEN_ID_PATTERN}})] | None = None
     user: str | None = Field(default=None, max_length=256)
 
     @model_validator(mode="after")
@@ -294,6 +313,9 @@ class _Sampling(_Wire):
 
 class ChatCompletionRequest(_Sampling):
     """POST /v1/chat/completions."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"allOf": [
+        _only_with("stream_options", "object", "stream"), _only_with("top_logprobs", "integer", "logprobs")]})
 
     messages: Annotated[list[Message], Field(min_length=1, max_length=4096)]
     max_completion_tokens: MaxTokens | None = None
@@ -330,6 +352,9 @@ class ChatCompletionRequest(_Sampling):
 
 class CompletionRequest(_Sampling):
     """POST /v1/completions (legacy text completions)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"allOf": [
+        _only_with("stream_options", "object", "stream")]})
 
     prompt: NonEmpty | Annotated[list[NonEmpty], Field(min_length=1, max_length=1)]
     echo: bool | None = None

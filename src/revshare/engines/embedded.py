@@ -265,6 +265,9 @@ class EmbeddedEngine(Engine):
             data: dict[str, Any] = await asyncio.wrap_future(self._submit(self._run, request, kwargs, job, False))
         except RuntimeError as exc:
             raise EngineUnavailable(f"engine {self.id!r} is shut down") from exc
+        except asyncio.CancelledError:
+            job.cancelled.set()  # the client is gone: a running job stops at its next token
+            raise
         usage = data.get("usage") or {}
         # llama.cpp's own figures win; they equal what the counting hook saw.
         meter.prompt_tokens = int(usage.get("prompt_tokens", meter.prompt_tokens))

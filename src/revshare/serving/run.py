@@ -5,9 +5,12 @@
 
 The record is appended in the transaction that settles the lease's reservation and stores an
 idempotent response, before the response is complete: a non-streaming body is returned, and a
-stream's final events are sent, only once it committed. A client that goes away mid-stream still
-gets its record (outcome `client_disconnect`). How bodies, errors and events are written on the
-wire is the caller's (`Wire`, implemented by the API), so this room holds no HTTP.
+stream's final events are sent, only once it committed. A client that goes away still gets its
+record (outcome `client_disconnect`, the tokens metered so far): a stream's generator is closed,
+and a run the caller cancels (the API does, for a whole answer or a stream's first chunk, when
+its client disconnects) is recorded as it unwinds; cancelling the engine call stops the engine.
+How bodies, errors and events are written on the wire is the caller's (`Wire`, implemented by
+the API), so this room holds no HTTP.
 
 Engine failures are counted here, where they are caught (revshare_engine_errors_total, by the
 EngineError class); a stream's first chunk is timed here for its time to first token.
@@ -33,7 +36,7 @@ from revshare.engines.base import (
 from revshare.ledger.store import LedgerError
 from revshare.metering.refusal import Refusal, RefusalKind, Refused
 from revshare.records.record import Outcome
-from revshare.serving.gateway import Gateway
+from revshare.serving.gateway import ENGINE_ERROR_KINDS, Gateway
 from revshare.serving.lease import Lease
 
 __all__ = ["RESPONSE_ID_PREFIX", "Trailer", "Wire", "run_complete", "run_stream", "usage_of"]
@@ -108,8 +111,9 @@ def _abandon(gateway: Gateway, lease: Lease, meter: UsageMeter, cancelled: bool)
 
 
 def _count_engine_error(gateway: Gateway, lease: Lease, exc: EngineError) -> None:
-    kind = "rejected" if isinstance(exc, EngineRejected) else (
-        "unavailable" if isinstance(exc, EngineUnavailable) else "error")
+    rejected, unavailable, error = ENGINE_ERROR_KINDS
+    kind = (rejected if isinstance(exc, EngineRejected)
+            else unavailable if isinstance(exc, EngineUnavailable) else error)
     gateway.metrics.engine_errors.labels(lease.admitted.model.engine, kind).inc()
 
 
@@ -123,7 +127,8 @@ async def _record_failure(gateway: Gateway, lease: Lease, meter: UsageMeter, exc
 async def run_complete(gateway: Gateway, lease: Lease, params: dict[str, Any], wire: Wire) -> dict[str, Any]:
     """Run a non-streaming request; return the body once its record is durable.
 
-    An engine failure is recorded, then raised (EngineError) for the caller to answer."""
+    An engine failure is recorded, then raised (EngineError) for the caller to answer. Cancelled
+    (its client left), the run is recorded `client_disconnect` and the cancellation goes on."""
     admitted = lease.admitted
     engine = _engine(gateway, lease)
     meter = UsageMeter()
