@@ -1,7 +1,9 @@
-"""Limits on request bodies: their size before any parsing, then a strict JSON parse.
+"""Limits on requests: a body's size before any parsing, then a strict JSON parse; a query's shape.
 
     BodySizeLimit            ASGI middleware: at most `server.max_body_bytes` are read (413 past it)
     json_body(body, type)    the body as JSON, or an `ApiError` saying what is wrong with it
+    single_query_values      a dependency: each query parameter at most once (no route takes a list;
+                             `?end=5&end=9` would otherwise be read as its last value, silently)
 
 `json_body` refuses what `json.loads` lets through and OpenAI does not: a body not sent as
 `application/json` (415), bytes that are not UTF-8, duplicate keys, `NaN` and `Infinity`, numbers
@@ -18,11 +20,12 @@ import math
 import re
 from typing import Any
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from revshare.api.errors import ApiError, error_body, param_path
 
-__all__ = ["MAX_JSON_DEPTH", "BodySizeLimit", "json_body"]
+__all__ = ["MAX_JSON_DEPTH", "BodySizeLimit", "json_body", "single_query_values"]
 
 MAX_JSON_DEPTH = 64
 _ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
@@ -176,3 +179,14 @@ def _check_text(text: str, path: tuple[str | int, ...]) -> None:
         code_point = f"\\u{ord(text[exc.start]):04x}"
         raise ApiError(400, f"invalid value for {param!r}: the text holds a lone UTF-16 surrogate ({code_point}), "
                             "which is not Unicode text", code="invalid_value", param=param) from None
+
+
+def single_query_values(request: Request) -> None:
+    """Refuse a query parameter given more than once (400 naming it)."""
+    query = request.query_params
+    if len(query.multi_items()) == len(query):
+        return
+    name = next(key for key in query if len(query.getlist(key)) > 1)
+    param = param_path([name])
+    raise ApiError(400, f"the query parameter {param!r} is given {len(query.getlist(name))} times; give it once",
+                   code="invalid_value", param=param)
