@@ -104,3 +104,27 @@ def test_a_request_that_ends_in_time_is_not_disturbed(sqlite_url: str) -> None:
                            headers=headers, timeout=30)
             assert r.status_code == 200, r.text
             assert gw.record(r.headers["x-revshare-record-id"]).outcome is Outcome.OK
+
+
+@pytest.mark.engine
+def test_the_embedded_engine_stops_when_the_client_leaves(embedded_gateway: Running) -> None:
+    gw = embedded_gateway
+    headers = {"Authorization": f"Bearer {gw.keys['acme']}"}
+    # End-of-text and end-of-turn forbidden: the model would generate all 1,500 tokens.
+    body = {"model": "gemma-3-270m", "messages": [{"role": "user", "content": "Count from 1 to 5000."}],
+            "max_tokens": 1500, "logit_bias": {"1": -100, "106": -100}}
+    before = {r.id for r in gw.ledger.records(customer="acme", limit=10_000)}
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(gw.url + "/v1/chat/completions", json=body, headers=headers, timeout=httpx.Timeout(10, read=1.5))
+    left = time.monotonic()
+    # The model's one worker is free again: a short request is not queued behind the 1,500 tokens
+    # (minutes of work on a CI machine; a 2-token answer takes a second or two there).
+    short = httpx.post(gw.url + "/v1/chat/completions", headers=headers, timeout=60,
+                       json={"model": "gemma-3-270m", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2})
+    assert short.status_code == 200, short.text
+    assert time.monotonic() - left < 20, "the abandoned request kept the model busy"
+    new = [r for r in gw.ledger.records(customer="acme", limit=10_000) if r.id not in before]
+    abandoned = [r for r in new if r.outcome is Outcome.CLIENT_DISCONNECT]
+    assert len(abandoned) == 1 and len(new) == 2, new
+    assert 0 < abandoned[0].completion_tokens < 1500
+    assert abandoned[0].amount > 0  # charged for what was produced, as a stream is
