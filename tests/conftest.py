@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from revshare.ledger.store import Ledger
 from tests.support.catalogs import make_catalog
 from tests.support.databases import postgres_database
 from tests.support.servers import Running, running_gateway
@@ -37,6 +38,15 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     else:
         with postgres_database() as url:
             yield url
+
+
+@pytest.fixture
+def ledger(ledger_url: str) -> Iterator[Ledger]:
+    """A migrated ledger on each of the `ledger_url` databases (a test room may define its own)."""
+    led = Ledger(ledger_url)
+    led.migrate()
+    yield led
+    led.close()
 
 
 @pytest.fixture(scope="session")

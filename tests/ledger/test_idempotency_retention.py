@@ -28,14 +28,6 @@ from tests.support.stub_gateway import BODY, stub_catalog_dict, stub_upstream
 CHAT = "/v1/chat/completions"
 
 
-@pytest.fixture
-def ledger(ledger_url: str) -> Iterator[Ledger]:
-    led = Ledger(ledger_url)
-    led.migrate()
-    yield led
-    led.close()
-
-
 def claim(ledger: Ledger, key: str, created: datetime, status: int | None) -> None:
     with ledger.engine.begin() as conn:
         conn.execute(idempotency_keys.insert().values(

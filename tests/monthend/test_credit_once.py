@@ -10,32 +10,17 @@ own transaction, after the lock every close takes, so two operators racing canno
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select, update
 
-from revshare.config import Catalog, load_catalog
+from revshare.config import Catalog
 from revshare.ledger.store import Ledger
 from revshare.monthend.credits import DUPLICATE_WINDOW, grant_credit, grant_credit_once
 from revshare.monthend.periods import SettlementLedgerError, close_period
 from revshare.monthend.schema import settlement_credits
 from revshare.settlement import Period
-from tests.support.paths import REPO
-
-
-@pytest.fixture
-def ledger(ledger_url: str) -> Iterator[Ledger]:
-    led = Ledger(ledger_url)
-    led.migrate()
-    yield led
-    led.close()
-
-
-@pytest.fixture(scope="module")
-def demo() -> Catalog:
-    return load_catalog(REPO / "revshare.toml")
 
 
 def credits(ledger: Ledger) -> int:

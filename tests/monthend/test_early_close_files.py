@@ -10,14 +10,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
-
-from revshare.config import Catalog, load_catalog
+from revshare.config import Catalog
 from revshare.instants import format_instant, utc_now
 from revshare.ledger.store import Ledger
 from revshare.monthend.periods import close_period, closed_period
@@ -25,22 +22,8 @@ from revshare.monthend.settle_run import settle_period
 from revshare.records.record import Outcome, UsageRecord
 from revshare.settlement import Period
 from revshare.settlement.pages.text import instant_text
-from tests.support.paths import REPO
 
 PRICE = "gemma-3-270m@2026-01-01T00:00:00Z"
-
-
-@pytest.fixture
-def ledger(ledger_url: str) -> Iterator[Ledger]:
-    led = Ledger(ledger_url)
-    led.migrate()
-    yield led
-    led.close()
-
-
-@pytest.fixture(scope="module")
-def demo() -> Catalog:
-    return load_catalog(REPO / "revshare.toml")
 
 
 def test_an_early_close_names_its_cutoff_in_every_file(ledger: Ledger, demo: Catalog, tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import random
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -15,7 +14,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import inspect, select
 
-from revshare.config import Catalog, load_catalog
+from revshare.config import Catalog
 from revshare.ledger.schema import usage_records
 from revshare.ledger.store import Ledger
 from revshare.monthend.credits import credits_for, grant_credit
@@ -28,19 +27,6 @@ from tests.support.paths import REPO
 
 PRICE = "gemma-3-270m@2026-01-01T00:00:00Z"
 _n = iter(range(1, 10**7))
-
-
-@pytest.fixture
-def ledger(ledger_url: str) -> Iterator[Ledger]:
-    led = Ledger(ledger_url)
-    led.migrate()
-    yield led
-    led.close()
-
-
-@pytest.fixture(scope="module")
-def demo() -> Catalog:
-    return load_catalog(REPO / "revshare.toml")
 
 
 def rec(started: datetime, customer: str = "acme", prompt: int = 1000, completion: int = 100,
