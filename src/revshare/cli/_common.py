@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.text import Text
 
 from revshare.config import Catalog, ConfigError, load_catalog
+from revshare.verify.errors import one_line
 
 TRACEBACK_ENV = "REVSHARE_TRACEBACK"
 
@@ -35,7 +36,7 @@ _NOT_TEXT = re.compile(r"[\x00\ud800-\udfff]")
 def shown(value: object) -> str:
     """A path or name inside a one-line message: as written, non-printable characters escaped
     (a newline as \\n, ESC as \\x1b), so the line stays one line and cannot drive the terminal."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(value))
+    return one_line(str(value))
 
 
 def labelled(label: str, style: str, message: str) -> Text:
