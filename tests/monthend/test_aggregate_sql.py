@@ -5,19 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
+import sqlalchemy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from revshare.ledger.schema import metadata, usage_records
+from revshare.monthend import usage_sums
+from revshare.monthend.usage_sums import aggregate_sql, aggregates_from_rows
+from revshare.records.record import Outcome, UsageRecord
+from revshare.settlement import Period, UsageAggregate, aggregate, window_for
 from tests.support.settlement_builders import catalog, record
-
-sqlalchemy = pytest.importorskip("sqlalchemy")
-
-from revshare.ledger.schema import metadata, usage_records  # noqa: E402
-from revshare.monthend import usage_sums  # noqa: E402
-from revshare.monthend.usage_sums import aggregate_sql, aggregates_from_rows  # noqa: E402
-from revshare.records.record import Outcome, UsageRecord  # noqa: E402
-from revshare.settlement import Period, UsageAggregate, aggregate, window_for  # noqa: E402
 
 CAT = catalog([
     {"id": "m", "licensor": "meta", "models": ["llama-3"], "share": "0.1", "effective_from": "2025-01-01",

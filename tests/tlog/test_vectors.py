@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +54,9 @@ def _proof(v: dict[str, Any]) -> list[bytes]:
     return [_b64(h) for h in v["proof"] or []]
 
 
+# Skipped on a checkout without ../shared; never in CI, where a missing vector file must fail.
 needs_vectors = pytest.mark.skipif(
-    not VECTORS.is_dir(),
+    not VECTORS.is_dir() and not os.environ.get("CI"),
     reason=f"test vectors not found at {VECTORS} (clone shared/ beside the repo)",
 )
 
