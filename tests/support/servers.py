@@ -34,12 +34,13 @@ def upstream_stub_app(tokens: int = 16, report_usage: bool = True, delay_s: floa
 class ServerThread:
     """uvicorn serving an app on a real socket, in a thread of this process."""
 
-    def __init__(self, app: Any, port: int | None = None) -> None:
+    def __init__(self, app: Any, port: int | None = None, **options: Any) -> None:
+        """`options` are more of uvicorn.Config's, e.g. `http=connection_protocol(...)`."""
         import uvicorn
 
         self.port = port or free_port()
         self.server = uvicorn.Server(uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"))
+            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on", **options))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     @property
@@ -90,7 +91,9 @@ def running_gateway(catalog: Catalog, url: str, engines: dict[str, Any] | None =
     ledger.migrate()
     keys = {c.name: ledger.create_key(c.name, "test")[1] for c in catalog.customers}
     admin_token = "rsa_test_" + uuid.uuid4().hex
+    from revshare.api.connections import connection_protocol
+
     app = create_app(catalog, admin_token=admin_token, ledger=Ledger(url), engines=engines)
-    with ServerThread(app) as server:
+    with ServerThread(app, http=connection_protocol(catalog.server), ws="none") as server:
         yield Running(server, ledger, admin_token, keys)
     ledger.close()

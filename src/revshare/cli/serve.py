@@ -49,6 +49,7 @@ def serve(
         import uvicorn
 
         from revshare.api.app import create_app
+        from revshare.api.connections import connection_protocol
     except ImportError:
         fail("serving needs the server extras: pip install 'revshare[server,embedded]'")
     host = host or catalog.server.host
@@ -70,6 +71,8 @@ def serve(
         _, demo_key = ledger.create_key("demo", label="demo")
     _banner(catalog, ledger.safe_url, host, port, demo_key, admin_token if generated_admin else None)
     uvicorn.run(create_app(catalog, admin_token=admin_token, ledger=ledger), host=host, port=port,
+                http=connection_protocol(catalog.server), ws="none",
+                timeout_keep_alive=catalog.server.keep_alive_timeout_s,  # type: ignore[arg-type]
                 log_level=log_level, access_log=False, log_config=_log_config(uvicorn.config.LOGGING_CONFIG))
 
 

@@ -86,6 +86,14 @@ class ServerConfig(_Strict):
     # How long an Idempotency-Key's stored response (completion text) is kept for replays, from the
     # first request; then it is deleted and the key may be used again as a new request (RELIABILITY.md).
     idempotency_retention_s: float = Field(default=86_400.0, ge=60, le=30 * 86_400, strict=True)
+    # The HTTP edge (docs/RELIABILITY.md, "Limits"): a request's head (request line and headers)
+    # larger than max_header_bytes gets 431, one not complete header_timeout_s after its first byte
+    # (or after the connection opened) gets 408; past max_connections open connections a new one
+    # gets 503. An idle keep-alive connection is closed after keep_alive_timeout_s.
+    max_header_bytes: int = Field(default=32_768, ge=1024, le=1_048_576, strict=True)
+    header_timeout_s: float = Field(default=10.0, gt=0, le=600)
+    max_connections: int = Field(default=1000, ge=1, le=1_000_000, strict=True)
+    keep_alive_timeout_s: float = Field(default=5.0, gt=0, le=3600)
 
 
 class LogConfig(_Strict):
