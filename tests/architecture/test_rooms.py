@@ -19,6 +19,7 @@ else: not lazily inside a function, not under ``if TYPE_CHECKING:``. Read from t
     engines     how tokens are produced (base.Engine)        config records metrics money instants
     config      the validated catalog (revshare.toml)        money instants settlement
     metrics     every Prometheus series, defined once        nothing
+    witness     a C2SP tlog-witness anyone runs (SQLite)     tlog
     ----- pure rooms below: no web, database or engine, so a base `pip install revshare` verifies -----
     verify      what a licensor runs offline                 tlog settlement money instants records
     settlement  statements and invoices, pure functions      money instants records
@@ -62,6 +63,7 @@ MAY_IMPORT: Mapping[str, tuple[str, ...]] = {  # the table above; a room may alw
         "verify": "tlog settlement money instants records",
         "config": "money instants settlement",
         "metrics": "",
+        "witness": "tlog",
         "engines": "config records metrics money instants",
         "metering": "config engines records money instants",
         "ledger": "config records metering metrics money instants",

@@ -14,6 +14,7 @@ from revshare.cli import (  # noqa: F401 - registers commands
     settle,
     usage,
     verify,
+    witness,
 )
 from revshare.cli._common import app
 
