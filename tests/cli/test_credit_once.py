@@ -78,3 +78,17 @@ def test_a_failure_is_reported_only_before_the_write(ledger: Ledger, monkeypatch
     assert "database is locked" in result.output and "Traceback" not in result.output
     with ledger.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(settlement_credits)).scalar_one() == 0
+
+
+def test_emoji_codes_in_a_reason_are_printed_as_written(ledger: Ledger) -> None:
+    granted = runner.invoke(app, [*GRANT[:6], ":smile: outage :x:", "--id", "TICKET-11"])
+    assert granted.exit_code == 0, granted.output
+    assert "(:smile: outage :x:)" in granted.output and "\N{SMILING FACE WITH OPEN MOUTH}" not in granted.output
+
+
+def test_a_customer_made_at_run_time_can_be_credited(ledger: Ledger) -> None:
+    made = runner.invoke(app, ["customers", "create", "globex"])
+    assert made.exit_code == 0, made.output
+    granted = runner.invoke(app, ["credit", "--customer", "globex", "--amount", "5.00", "--reason", "goodwill"])
+    assert granted.exit_code == 0, granted.output
+    assert len(credits(ledger)) == 1

@@ -36,9 +36,13 @@ async def require_customer(request: Request) -> ApiKey:
     if token is None:
         raise ApiError(401, "missing API key: send 'Authorization: Bearer <key>'", code="missing_api_key")
     # A ledger that cannot be read is a 503 (api.errors maps SQLAlchemyError, never with the secret).
-    key = await gateway_of(request).keys.lookup(token)
+    gateway = gateway_of(request)
+    key = await gateway.keys.lookup(token)
     if key is None:
         raise ApiError(401, "incorrect API key provided", code="invalid_api_key")
+    account = gateway.directory.account(key.customer)
+    if account is not None and account.suspended_at is not None:
+        raise ApiError(403, f"the customer {key.customer!r} is suspended; ask the operator", code="customer_suspended")
     return key
 
 

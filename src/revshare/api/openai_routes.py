@@ -131,8 +131,9 @@ async def completions(
             response_model=None, openapi_extra=CUSTOMER,
             responses={**ok_response("ModelList", description="The models"), **error_responses(401, 503)})
 async def list_models(request: Request, key: Annotated[ApiKey, Depends(require_customer)]) -> dict[str, Any]:
-    catalog = gateway_of(request).catalog
-    customer = catalog.customer(key.customer)
+    gateway = gateway_of(request)
+    catalog = gateway.catalog
+    customer = gateway.directory.customer(key.customer)
     created = int(time.time())
     return {
         "object": "list",

@@ -81,6 +81,30 @@ _CHAT_MESSAGE = _object(["role"], {"role": _STR, "content": _OPT_STR, "refusal":
                                    "tool_calls": {"type": ["array", "null"], "items": {"type": "object"}}})
 
 
+_OPT_INT = {"type": ["integer", "null"], "minimum": 1}
+_LIMITS = _object(
+    ["requests_per_minute", "tokens_per_minute", "max_concurrent", "budget", "budget_period"],
+    {"requests_per_minute": _OPT_INT, "tokens_per_minute": _OPT_INT, "max_concurrent": _OPT_INT,
+     "budget": {"anyOf": [_AMOUNT, {"type": "null"}]},
+     "budget_period": {"type": "string", "enum": ["day", "month", "total"]}},
+    closed=True, description="Limits and a budget (in the price currency) per budget_period; null: none")
+_CUSTOMER = _object(
+    ["name", "models", "description", *_LIMITS["required"], "source", "suspended_at", "created_at", "updated_at"],
+    {"name": _STR, "models": {"type": "array", "items": _STR}, "description": _STR, **_LIMITS["properties"],
+     "source": {"type": "string", "enum": ["catalog", "api"],
+                "description": "`catalog`: written in revshare.toml, which wins; edit it there"},
+     "suspended_at": {"type": ["string", "null"], "format": "date-time"}, "created_at": _INSTANT,
+     "updated_at": _INSTANT},
+    closed=True, description="A customer, the models (globs) it may call, its limits and budget")
+_API_KEY = _object(
+    ["key_id", "customer", "label", "created_at", "revoked_at", "limits"],
+    {"key_id": _STR, "customer": _STR, "label": _STR, "created_at": _INSTANT,
+     "revoked_at": {"type": ["string", "null"], "format": "date-time"},
+     "limits": {"anyOf": [_ref("Limits"), {"type": "null"}],
+                "description": "this key's own limits, on top of its customer's; null: only the customer's"}},
+    closed=True, description="An API key (never its secret)")
+
+
 def _response(prefix: str, choice: Schema, description: str) -> Schema:
     return _object(["id", "object", "created", "model", "choices", "usage"], {
         "id": {"type": "string", "pattern": f"^{prefix}", "description": f"`{prefix}` + the record id"},
@@ -146,13 +170,21 @@ SCHEMAS: dict[str, Schema] = {
     "ModelList": _object(["object", "data"], {"object": {"const": "list"}, "data": {"type": "array", "items": _object(
         ["id", "object", "created", "owned_by"],
         {"id": _STR, "object": {"const": "model"}, "created": {"type": "integer"}, "owned_by": _STR})}}),
-    "Customers": _object(["data"], {"data": {"type": "array", "items": _object(
-        ["name", "models", "description"],
-        {"name": _STR, "models": {"type": "array", "items": _STR}, "description": _STR}, closed=True)}}),
-    "ApiKeys": _object(["data"], {"data": {"type": "array", "items": _object(
-        ["key_id", "customer", "label", "created_at", "revoked_at"],
-        {"key_id": _STR, "customer": _STR, "label": _STR, "created_at": _INSTANT,
-         "revoked_at": {"type": ["string", "null"], "format": "date-time"}}, closed=True)}}),
+    "Limits": _LIMITS,
+    "Customer": _CUSTOMER,
+    "Customers": _object(["data"], {"data": {"type": "array", "items": _ref("Customer")}}, closed=True),
+    "ApiKey": _API_KEY,
+    "ApiKeys": _object(["data"], {"data": {"type": "array", "items": _ref("ApiKey")}}, closed=True),
+    "NewApiKey": _object([*_API_KEY["required"], "secret"], {
+        **_API_KEY["properties"], "secret": {"type": "string", "pattern": "^rsk_",
+                                             "description": "the key itself: shown this once, only its hash is kept"}},
+        closed=True, description="A key just created, with its secret"),
+    "AuditEvents": _object(["data", "next_after_seq"], {"data": {"type": "array", "items": _object(
+        ["seq", "at", "actor", "via", "action", "subject", "customer", "detail"],
+        {"seq": {"type": "integer", "minimum": 1}, "at": _INSTANT, "actor": _STR,
+         "via": {"type": "string", "enum": ["api", "cli", "catalog", "serve"]}, "action": _STR, "subject": _STR,
+         "customer": _STR, "detail": _object(["before", "after"], {"before": {}, "after": {}}, closed=True)},
+        closed=True)}, "next_after_seq": _INT}, closed=True),
     "InclusionProof": _object(["log_id", "seq", "index", "size", "leaf", "proof"], {
         "log_id": _STR, "seq": {"type": "integer", "minimum": 1}, "index": _INT, "size": {"type": "integer"},
         "leaf": {"type": "string", "description": "the leaf's bytes (RFC 8785 JSON text)"},

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from revshare.cli import (  # noqa: F401 - registers commands
     config_check,
+    customers,
     keys,
     log,
     serve,

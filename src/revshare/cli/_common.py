@@ -27,8 +27,8 @@ from revshare.verify.errors import one_line
 TRACEBACK_ENV = "REVSHARE_TRACEBACK"
 
 # Markup off: what is printed is often the user's own text (names, paths, messages); style with `labelled`.
-out = Console(highlight=False, soft_wrap=True, markup=False)
-err = Console(stderr=True, highlight=False, markup=False)
+out = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
+err = Console(stderr=True, highlight=False, markup=False, emoji=False)
 
 _NOT_TEXT = re.compile(r"[\x00\ud800-\udfff]")
 

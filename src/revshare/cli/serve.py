@@ -11,7 +11,7 @@ import shlex
 import socket
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.text import Text
@@ -28,6 +28,9 @@ from revshare.cli._common import (
     shown,
 )
 from revshare.config import Catalog, ModelConfig
+
+if TYPE_CHECKING:  # the base install (the verifier) has no SQLAlchemy
+    from revshare.ledger.store import Ledger
 
 
 @app.command()
@@ -65,15 +68,31 @@ def serve(
         admin_token = "rsa_" + secrets.token_urlsafe(24)
     demo_key = None
     if demo:
-        if catalog.customer("demo") is None:
-            fail(f"{catalog.source}: --demo needs a customer named 'demo' in [[customers]]")
-        ledger.revoke_keys(k.key_id for k in ledger.keys("demo") if k.label == "demo" and k.revoked_at is None)
-        _, demo_key = ledger.create_key("demo", label="demo")
+        demo_key = _demo_key(catalog, ledger)
     _banner(catalog, ledger.safe_url, host, port, demo_key, admin_token if generated_admin else None)
     uvicorn.run(create_app(catalog, admin_token=admin_token, ledger=ledger), host=host, port=port,
                 http=connection_protocol(catalog.server), ws="none",
                 timeout_keep_alive=catalog.server.keep_alive_timeout_s,  # type: ignore[arg-type]
                 log_level=log_level, access_log=False, log_config=_log_config(uvicorn.config.LOGGING_CONFIG))
+
+
+def _demo_key(catalog: Catalog, ledger: Ledger) -> str:
+    """A fresh key for the customer `demo` (the run's earlier demo keys revoked), audited."""
+    from revshare.accounts.errors import AccountError
+    from revshare.accounts.store import Accounts, Actor
+
+    accounts = Accounts(ledger)
+    accounts.import_catalog(catalog, Actor(catalog.source[-200:] or "catalog", "catalog"))
+    if accounts.account("demo") is None:
+        fail(f"{catalog.source}: --demo needs a customer named 'demo' in [[customers]]")
+    actor = Actor("revshare serve --demo", "serve")
+    try:
+        for key in ledger.keys("demo"):
+            if key.label == "demo" and key.revoked_at is None:
+                accounts.revoke_key(key.key_id, actor)
+        return accounts.create_key("demo", "demo", None, actor)[1]
+    except AccountError as exc:
+        fail(exc.message)
 
 
 def _cannot_listen(host: str, port: int) -> str | None:

@@ -94,6 +94,8 @@ class ServerConfig(_Strict):
     header_timeout_s: float = Field(default=10.0, gt=0, le=600)
     max_connections: int = Field(default=1000, ge=1, le=1_000_000, strict=True)
     keep_alive_timeout_s: float = Field(default=5.0, gt=0, le=3600)
+    # How often each gateway process checks whether customers or keys changed (one small read).
+    accounts_refresh_s: float = Field(default=1.0, gt=0, le=60)
 
 
 class LogConfig(_Strict):

@@ -1,6 +1,6 @@
 """Admission: may this key run this request now? A pure decision over the catalog.
 
-    admit(catalog, engines, ask) -> Admitted | Refusal
+    admit(catalog, engines, ask, customers=directory) -> Admitted | Refusal
 
 The checks, in order: the model exists, the customer may use it, max_tokens is within the model's
 limit (its `max_tokens_limit`, else its context), a price is in force, its engine is running. An
@@ -14,14 +14,22 @@ from __future__ import annotations
 from collections.abc import Container
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from revshare.config import Catalog, ModelConfig
+from revshare.config.sections import Customer
 from revshare.engines.base import Endpoint
 from revshare.instants import utc_now
 from revshare.metering.meter import Admitted
 from revshare.metering.refusal import Refusal, RefusalKind
 
-__all__ = ["Ask", "admit"]
+__all__ = ["Ask", "Customers", "admit"]
+
+
+class Customers(Protocol):
+    """Where customers are looked up: the gateway's accounts directory, or a catalog alone."""
+
+    def customer(self, name: str) -> Customer | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,13 +45,14 @@ class Ask:
     idempotency_key: str | None = None
 
 
-def admit(catalog: Catalog, engines: Container[str], ask: Ask, now: datetime | None = None) -> Admitted | Refusal:
-    """Let the request in, or say why not."""
+def admit(catalog: Catalog, engines: Container[str], ask: Ask, now: datetime | None = None, *,
+          customers: Customers | None = None) -> Admitted | Refusal:
+    """Let the request in, or say why not. Customers come from `customers` (default: the catalog)."""
     model = catalog.model(ask.model)
     if model is None:
         return Refusal(RefusalKind.MODEL_NOT_FOUND, f"the model {ask.model!r} does not exist; see GET /v1/models",
                        param="model")
-    customer = catalog.customer(ask.customer)
+    customer = (customers or catalog).customer(ask.customer)
     if customer is None or not customer.may_use(model.id):
         return Refusal(RefusalKind.MODEL_NOT_ALLOWED, f"this key may not use the model {model.id!r}", param="model")
     if ask.max_tokens is not None and ask.max_tokens > model.most_max_tokens:

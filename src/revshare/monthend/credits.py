@@ -29,6 +29,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
+from revshare.accounts.store import Accounts
 from revshare.instants import as_utc, format_instant, utc_now
 from revshare.money import D, MoneyError, minor_unit, money_str
 from revshare.monthend.schema import (
@@ -186,9 +187,10 @@ def grant_credit_once(
     """
     if not isinstance(amount, str):
         raise SettlementLedgerError("amount must be given as text, e.g. '12.50' (never a float)")
-    if catalog.customer(customer) is None:
-        known = ", ".join(c.name for c in catalog.customers) or "none"
-        raise SettlementLedgerError(f"{catalog.source}: no customer named {customer!r} (known: {known})")
+    if catalog.customer(customer) is None and Accounts(ledger).account(customer) is None:
+        known = ", ".join(sorted({c.name for c in catalog.customers} | set(Accounts(ledger).load().accounts))) or "none"
+        raise SettlementLedgerError(f"{catalog.source}: no customer named {customer!r} in the catalog or the "
+                                    f"accounts (known: {known})")
     if kind not in CREDIT_KINDS:
         raise SettlementLedgerError(f"kind must be one of {', '.join(CREDIT_KINDS)}, got {kind!r}")
     if model is not None and catalog.model(model) is None:

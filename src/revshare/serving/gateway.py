@@ -3,6 +3,8 @@ rate limits and its lease on its own intents."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -11,6 +13,8 @@ from dataclasses import dataclass, field
 
 from anyio.to_thread import run_sync
 
+from revshare.accounts.directory import Directory
+from revshare.accounts.store import Accounts, Actor
 from revshare.config import Catalog
 from revshare.engines.base import Engine
 from revshare.engines.registry import build_engines
@@ -50,6 +54,10 @@ class KeyCache:
         self._entries[digest] = (key, now + (self.ttl_s if key else 1.0))
         return key
 
+    def clear(self) -> None:
+        """Forget every key: an account changed (a key revoked here or by another process)."""
+        self._entries = {}
+
 
 @dataclass(frozen=True, slots=True)
 class ModelSeries:
@@ -70,6 +78,9 @@ class Gateway:
     admin_token: str
     keys: KeyCache
     lease: InstanceLease | None = None
+    accounts: Accounts | None = None
+    # Customers and key limits as of the accounts' last version; replaced whole, never edited.
+    directory: Directory = field(default_factory=lambda: Directory(-1))
     limiter: RateLimiter = field(default_factory=RateLimiter)
     metrics: Metrics = field(default_factory=Metrics)
     _model_series: dict[str, ModelSeries] = field(default_factory=dict)
@@ -77,6 +88,17 @@ class Gateway:
     @property
     def instance(self) -> str:
         return self.lease.instance if self.lease is not None else "gw_unleased"
+
+    async def follow_accounts(self) -> bool:
+        """Load the accounts again if their version moved (here or in another process); True if
+        it did. Keys are looked up afresh after a change, so a revoked key stops at once."""
+        if self.accounts is None:
+            return False
+        if await run_sync(self.accounts.version) == self.directory.version:
+            return False
+        self.directory = await run_sync(self.accounts.load)
+        self.keys.clear()
+        return True
 
     def refuse(self, refusal: Refusal) -> Refused:
         """The exception that refuses a request, counted by kind: every refusal of the serving
@@ -126,6 +148,9 @@ async def open_gateway(catalog: Catalog, ledger: Ledger, engines: dict[str, Engi
         log.info("ledger: fail-closed: requests get 503 while the ledger cannot be written")
     writer = GroupCommitWriter(ledger, batch_max=catalog.server.commit_batch_max, wait_ms=catalog.server.commit_wait_ms,
                                metrics=metrics, idempotency_retention_s=catalog.server.idempotency_retention_s)
+    accounts = Accounts(ledger)
+    accounts.import_catalog(catalog, Actor(catalog.source[-200:] or "catalog", "catalog"))
+    directory = accounts.load()
     writer.start()
     running = engines if engines is not None else build_engines(catalog, metrics)
     _zero_series(metrics, running)
@@ -133,7 +158,16 @@ async def open_gateway(catalog: Catalog, ledger: Ledger, engines: dict[str, Engi
         for engine in running.values():
             await engine.start()
         log.info("ledger: %s", ledger.safe_url)
-        yield Gateway(catalog, ledger, writer, running, admin_token, KeyCache(ledger), lease, metrics=metrics)
+        gateway = Gateway(catalog, ledger, writer, running, admin_token, KeyCache(ledger), lease, accounts,
+                          directory, metrics=metrics)
+        follower = asyncio.create_task(_follow_accounts(gateway, catalog.server.accounts_refresh_s),
+                                       name="revshare-accounts")
+        try:
+            yield gateway
+        finally:
+            follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await follower
     finally:
         for engine in running.values():
             await engine.close()
@@ -141,3 +175,19 @@ async def open_gateway(catalog: Catalog, ledger: Ledger, engines: dict[str, Engi
         metrics.fold()  # multiprocess mode: the last second's counts into this process's file
         lease.release()
         ledger.close()
+
+
+async def _follow_accounts(gateway: Gateway, interval_s: float) -> None:
+    """Every `interval_s`, one read of the accounts' version; a change reloads the directory.
+    A database that cannot be read keeps the last directory (and says so once)."""
+    failing = False
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await gateway.follow_accounts()
+        except Exception as exc:  # the ledger's own health check reports the database
+            if not failing:
+                log.warning("accounts: cannot read the accounts (%s); serving the last ones read", type(exc).__name__)
+            failing = True
+        else:
+            failing = False

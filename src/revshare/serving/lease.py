@@ -138,10 +138,11 @@ class Lease:
 
 def _subjects(gateway: Gateway, admitted: Admitted) -> list[tuple[str, Limits]]:
     subjects: list[tuple[str, Limits]] = []
-    customer = gateway.catalog.customer(admitted.customer)
+    directory = gateway.directory
+    customer = directory.customer(admitted.customer)
     if customer is not None:
         subjects.append((f"customer:{customer.name}", customer))
-    key_limits = gateway.catalog.key_limit(admitted.key_id)
+    key_limits = directory.key_limit(admitted.key_id)
     if key_limits is not None and key_limits.customer == admitted.customer:
         subjects.append((f"key:{admitted.key_id}", key_limits))
     return subjects
@@ -162,7 +163,7 @@ async def lease_request(gateway: Gateway, ask: Ask, body: Any, body_digest: str 
     obs = OBSERVATION.get()
     if obs is not None:
         obs.customer, obs.key_id, obs.model = ask.customer, ask.key_id, ask.model[:128]
-    admitted = admit(gateway.catalog, gateway.engines, ask)
+    admitted = admit(gateway.catalog, gateway.engines, ask, customers=gateway.directory)
     if isinstance(admitted, Refusal):
         raise gateway.refuse(admitted)
     bound = request_bound(body, admitted.model.context_length, admitted.model.max_tokens_for(ask.max_tokens),
