@@ -170,6 +170,17 @@ SCHEMAS: dict[str, Schema] = {
     "ModelList": _object(["object", "data"], {"object": {"const": "list"}, "data": {"type": "array", "items": _object(
         ["id", "object", "created", "owned_by"],
         {"id": _STR, "object": {"const": "model"}, "created": {"type": "integer"}, "owned_by": _STR})}}),
+    "Usage": _object(["object", "granularity", "group_by", "timezone", "start", "end", "as_of_seq", "data"], {
+        "object": {"const": "usage"}, "granularity": {"type": "string", "enum": ["hour", "day"]},
+        "group_by": {"type": ["string", "null"], "enum": ["model", "customer", "key", "outcome", None]},
+        "timezone": {"const": "UTC"}, "start": _INSTANT, "end": _INSTANT,
+        "as_of_seq": {"type": "integer", "minimum": 0,
+                      "description": "the figures hold every record up to this ledger seq, and no other"},
+        "data": {"type": "array", "items": _object(
+            ["period_start", "group", "currency", "requests", "prompt_tokens", "completion_tokens", "cached_tokens",
+             "amount"],
+            {"period_start": _INSTANT, "group": _OPT_STR, "currency": _STR, "requests": _INT, "prompt_tokens": _INT,
+             "completion_tokens": _INT, "cached_tokens": _INT, "amount": _AMOUNT}, closed=True)}}, closed=True),
     "Limits": _LIMITS,
     "Customer": _CUSTOMER,
     "Customers": _object(["data"], {"data": {"type": "array", "items": _ref("Customer")}}, closed=True),

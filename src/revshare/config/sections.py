@@ -96,6 +96,8 @@ class ServerConfig(_Strict):
     keep_alive_timeout_s: float = Field(default=5.0, gt=0, le=3600)
     # How often each gateway process checks whether customers or keys changed (one small read).
     accounts_refresh_s: float = Field(default=1.0, gt=0, le=60)
+    # How often each gateway folds newly appended records into the usage rollups (GET /admin/usage).
+    rollup_interval_s: float = Field(default=2.0, gt=0, le=3600)
 
 
 class LogConfig(_Strict):

@@ -25,6 +25,7 @@ from revshare.metering.limits import RateLimiter
 from revshare.metering.refusal import Refusal, RefusalKind, Refused
 from revshare.metrics import Metrics
 from revshare.metrics.tally import HistogramCell
+from revshare.reporting.fold import FOLD_BATCH, fold_new_records
 
 __all__ = ["Gateway", "KeyCache", "ModelSeries", "open_gateway"]
 
@@ -160,14 +161,17 @@ async def open_gateway(catalog: Catalog, ledger: Ledger, engines: dict[str, Engi
         log.info("ledger: %s", ledger.safe_url)
         gateway = Gateway(catalog, ledger, writer, running, admin_token, KeyCache(ledger), lease, accounts,
                           directory, metrics=metrics)
-        follower = asyncio.create_task(_follow_accounts(gateway, catalog.server.accounts_refresh_s),
-                                       name="revshare-accounts")
+        chores = [asyncio.create_task(_follow_accounts(gateway, catalog.server.accounts_refresh_s),
+                                      name="revshare-accounts"),
+                  asyncio.create_task(_fold_usage(ledger, catalog.server.rollup_interval_s), name="revshare-rollups")]
         try:
             yield gateway
         finally:
-            follower.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await follower
+            for chore in chores:
+                chore.cancel()
+            for chore in chores:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await chore
     finally:
         for engine in running.values():
             await engine.close()
@@ -188,6 +192,23 @@ async def _follow_accounts(gateway: Gateway, interval_s: float) -> None:
         except Exception as exc:  # the ledger's own health check reports the database
             if not failing:
                 log.warning("accounts: cannot read the accounts (%s); serving the last ones read", type(exc).__name__)
+            failing = True
+        else:
+            failing = False
+
+
+async def _fold_usage(ledger: Ledger, interval_s: float) -> None:
+    """Every `interval_s`, fold the records appended since into the usage rollups (all of them:
+    batch after batch until none is left), off the request path."""
+    failing = False
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            while await run_sync(fold_new_records, ledger) == FOLD_BATCH:
+                pass
+        except Exception as exc:  # the database is away: the ledger's health check reports it
+            if not failing:
+                log.warning("rollups: cannot fold usage (%s); will retry", type(exc).__name__)
             failing = True
         else:
             failing = False

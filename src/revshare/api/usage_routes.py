@@ -1,0 +1,87 @@
+"""Usage over time, from the rollups: the operator's view (`GET /admin/usage`, any customer) and a
+customer's own (`GET /v1/me/usage`, its key's customer only). Times are UTC; `as_of_seq` says
+which records the figures hold (every record up to that ledger seq)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from revshare.api.auth import gateway_of, require_admin, require_customer
+from revshare.api.errors import ApiError, error_responses
+from revshare.api.limits import single_query_values
+from revshare.api.openapi import ADMIN, CUSTOMER, ok_response
+from revshare.instants import format_instant, parse_instant
+from revshare.ledger.store import ApiKey
+from revshare.reporting.query import Granularity, GroupBy, Usage, usage
+
+__all__ = ["admin_router", "customer_router"]
+
+admin_router = APIRouter(prefix="/admin", dependencies=[Depends(require_admin), Depends(single_query_values)],
+                         tags=["admin"])
+customer_router = APIRouter(prefix="/v1/me", dependencies=[Depends(single_query_values)])
+
+# The longest range one answer covers, per granularity (points: 31 x 24 hours, or 10 years of days).
+MOST_DAYS: dict[str, int] = {"hour": 31, "day": 3660}
+
+Instant = Annotated[str | None, Query(min_length=10, max_length=40, description=(
+    "ISO 8601 date or instant, UTC unless it says otherwise; a date is its midnight UTC"))]
+GranularityQuery = Annotated[Literal["hour", "day"], Query()]
+GroupByQuery = Annotated[Literal["model", "customer", "key", "outcome"] | None, Query()]
+_OK = ok_response("Usage", description="Totals per period (and group and currency), oldest first; UTC")
+
+
+def _range(start: str | None, end: str | None, granularity: str) -> tuple[datetime, datetime]:
+    """[start, end) aligned down to whole hours or days; default the last 30 days (7 for hours)."""
+    def read(text: str, name: str) -> datetime:
+        try:
+            return parse_instant(text)
+        except ValueError:
+            raise ApiError(400, f"{name} must be an ISO 8601 date or instant, e.g. 2026-11-01", param=name) from None
+
+    now = datetime.now(UTC)
+    until = read(end, "end") if end else now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    since = read(start, "start") if start else until - timedelta(days=7 if granularity == "hour" else 30)
+    if until <= since:
+        raise ApiError(400, "end must be after start", param="end")
+    if until - since > timedelta(days=MOST_DAYS[granularity]):
+        raise ApiError(400, f"a range of {granularity}s covers at most {MOST_DAYS[granularity]} days", param="end")
+    return since, until
+
+
+async def _answer(request: Request, start: str | None, end: str | None, granularity: Granularity,
+                  group_by: GroupBy | None, customer: str | None) -> dict[str, Any]:
+    since, until = _range(start, end, granularity)
+    ledger = gateway_of(request).ledger
+    result: Usage = await run_in_threadpool(lambda: usage(ledger, start=since, end=until, granularity=granularity,
+                                                          group_by=group_by, customer=customer))
+    return {
+        "object": "usage", "granularity": granularity, "group_by": group_by, "timezone": "UTC",
+        "start": format_instant(since), "end": format_instant(until), "as_of_seq": result.folded_seq,
+        "data": [{"period_start": format_instant(row.period_start), "group": row.group, "currency": row.currency,
+                  "requests": row.totals.requests, "prompt_tokens": row.totals.prompt_tokens,
+                  "completion_tokens": row.totals.completion_tokens, "cached_tokens": row.totals.cached_tokens,
+                  "amount": str(row.totals.amount)} for row in result.rows],
+    }
+
+
+@admin_router.get("/usage", summary="Usage per hour or day, by model, customer, key or outcome",
+                  operation_id="getUsage", response_model=None, openapi_extra=ADMIN,
+                  responses={**_OK, **error_responses(400, 401)})
+async def admin_usage(request: Request, start: Instant = None, end: Instant = None,
+                      granularity: GranularityQuery = "day", group_by: GroupByQuery = None,
+                      customer: Annotated[str | None, Query(min_length=1, max_length=128)] = None) -> dict[str, Any]:
+    return await _answer(request, start, end, granularity, group_by, customer)
+
+
+@customer_router.get("/usage", summary="This key's customer's usage per hour or day", operation_id="getMyUsage",
+                     response_model=None, openapi_extra=CUSTOMER, responses={**_OK, **error_responses(400, 401, 403)})
+async def my_usage(request: Request, key: Annotated[ApiKey, Depends(require_customer)], start: Instant = None,
+                   end: Instant = None, granularity: GranularityQuery = "day",
+                   group_by: GroupByQuery = None) -> dict[str, Any]:
+    if group_by == "customer":
+        raise ApiError(400, "a customer sees only its own usage: group by model, key or outcome", param="group_by")
+    return await _answer(request, start, end, granularity, group_by, key.customer)

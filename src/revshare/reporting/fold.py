@@ -1,0 +1,86 @@
+"""Keep the rollups up to date: fold the records after `rollup_state.folded_seq`, in seq order.
+
+Each fold is one transaction that takes the state row's lock first, reads the next records,
+adds them to their groups and moves `folded_seq`: a crash rolls all of it back, and gateways
+folding at once wait for each other, so every record is counted exactly once (seqs are gapless).
+It runs beside the request path, never in it (`serving.gateway`, every `server.rollup_interval_s`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, NamedTuple
+
+from sqlalchemy import Connection, and_, select, update
+
+from revshare.instants import as_utc
+from revshare.ledger.schema import usage_records as u
+from revshare.ledger.store import Ledger
+from revshare.reporting.rollup import Group, Totals, fold
+from revshare.reporting.schema import rollup_state
+from revshare.reporting.schema import usage_rollups as r
+
+__all__ = ["FOLD_BATCH", "fold_new_records", "folded_seq"]
+
+FOLD_BATCH = 5000
+
+_COLUMNS = (u.c.seq, u.c.started_at, u.c.customer, u.c.key_id, u.c.model, u.c.price_version, u.c.outcome,
+            u.c.currency, u.c.prompt_tokens, u.c.completion_tokens, u.c.cached_tokens, u.c.amount)
+
+
+def folded_seq(ledger: Ledger) -> int:
+    with ledger.engine.connect() as conn:
+        return int(conn.execute(select(rollup_state.c.folded_seq).where(rollup_state.c.id == 1)).scalar_one())
+
+
+def fold_new_records(ledger: Ledger, batch: int = FOLD_BATCH) -> int:
+    """Fold at most `batch` records past the state's seq; return how many were folded."""
+    with ledger.engine.begin() as conn:
+        conn.execute(update(rollup_state).where(rollup_state.c.id == 1)
+                     .values(folded_seq=rollup_state.c.folded_seq))  # the lock, before the read
+        done = int(conn.execute(select(rollup_state.c.folded_seq).where(rollup_state.c.id == 1)).scalar_one())
+        rows = conn.execute(select(*_COLUMNS).where(u.c.seq > done).order_by(u.c.seq).limit(batch)).all()
+        if not rows:
+            return 0
+        if rows[-1].seq != done + len(rows):
+            raise RuntimeError(f"usage_records has a gap after seq {done}: the rollups stop there")
+        for group, totals in fold(_record(row) for row in rows).items():
+            _add(conn, group, totals)
+        conn.execute(update(rollup_state).where(rollup_state.c.id == 1).values(folded_seq=rows[-1].seq))
+        return len(rows)
+
+
+class _Record(NamedTuple):
+    started_at: datetime
+    customer: str
+    key_id: str
+    model: str
+    price_version: str
+    outcome: str
+    currency: str
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    amount: str
+
+
+def _record(row: Any) -> _Record:
+    """A row as fold() reads it, its start in UTC (SQLite returns naive datetimes)."""
+    _, started_at, *rest = row
+    return _Record(as_utc(started_at), *rest)
+
+
+def _add(conn: Connection, group: Group, totals: Totals) -> None:
+    where = and_(*(getattr(r.c, name) == value for name, value in group._asdict().items()))
+    row = conn.execute(select(r.c.requests, r.c.prompt_tokens, r.c.completion_tokens, r.c.cached_tokens, r.c.amount)
+                       .where(where)).first()
+    if row is None:
+        conn.execute(r.insert().values(**group._asdict(), requests=totals.requests, prompt_tokens=totals.prompt_tokens,
+                                       completion_tokens=totals.completion_tokens, cached_tokens=totals.cached_tokens,
+                                       amount=str(totals.amount)))
+        return
+    conn.execute(update(r).where(where).values(
+        requests=row.requests + totals.requests, prompt_tokens=row.prompt_tokens + totals.prompt_tokens,
+        completion_tokens=row.completion_tokens + totals.completion_tokens,
+        cached_tokens=row.cached_tokens + totals.cached_tokens, amount=str(Decimal(row.amount) + totals.amount)))

@@ -1,0 +1,133 @@
+"""Usage rollups hold exactly the ledger's records: folded in any batch sizes, interleaved with
+appends, by racing folders, or after a failed fold, their totals equal a sum over the records
+themselves, to the last decimal place; SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from revshare.ledger.store import Ledger
+from revshare.records.record import Outcome, UsageRecord
+from revshare.reporting import fold as fold_module
+from revshare.reporting.fold import fold_new_records, folded_seq
+from revshare.reporting.query import usage
+from revshare.reporting.rollup import Group, Totals, fold
+from revshare.reporting.schema import usage_rollups
+from tests.support.records import record
+
+START = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def varied(n: int, rng: random.Random) -> UsageRecord:
+    """Records over three days, three customers, two keys, two models and every outcome."""
+    base = record(n, customer=rng.choice(["acme", "globex", "initech"]),
+                  amount=f"0.{rng.randrange(10**12):012d}")
+    started = START + timedelta(minutes=rng.randrange(3 * 24 * 60), seconds=rng.randrange(60))
+    return dataclasses.replace(base, started_at=started, ended_at=started, key_id=rng.choice(["key_a", "key_b"]),
+                               model=rng.choice(["gemma-3-270m", "llama-3"]), outcome=rng.choice(list(Outcome)),
+                               prompt_tokens=rng.randrange(1000), completion_tokens=rng.randrange(1000),
+                               cached_tokens=rng.randrange(10))
+
+
+def expected(records: Sequence[UsageRecord]) -> dict[Group, Totals]:
+    """The reference: the pure fold over the records as the ledger returns them."""
+    return fold(dataclasses.replace(r, outcome=r.outcome.value, amount=str(r.amount))  # type: ignore[arg-type]
+                for r in records)
+
+
+def stored(ledger: Ledger) -> dict[Group, Totals]:
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(select(usage_rollups)).all()
+    return {Group(r.hour.replace(tzinfo=UTC), r.customer, r.key_id, r.model, r.price_version, r.outcome, r.currency):
+            Totals(r.requests, r.prompt_tokens, r.completion_tokens, r.cached_tokens, Decimal(r.amount))
+            for r in rows}
+
+
+def test_folds_in_any_batches_interleaved_with_appends_equal_the_records(ledger: Ledger) -> None:
+    rng = random.Random(7)
+    for chunk in range(6):
+        ledger.append_now([varied(chunk * 100 + i, rng) for i in range(rng.randrange(1, 80))])
+        while fold_new_records(ledger, batch=rng.randrange(1, 40)):
+            pass
+    records = ledger.records()
+    assert folded_seq(ledger) == len(records)
+    assert stored(ledger) == expected(records)
+    assert fold_new_records(ledger) == 0 and stored(ledger) == expected(records)  # nothing twice
+
+
+def test_racing_folders_count_each_record_once(ledger: Ledger) -> None:
+    rng = random.Random(11)
+    ledger.append_now([varied(i, rng) for i in range(300)])
+    errors: list[BaseException] = []
+
+    def folder() -> None:
+        try:
+            while fold_new_records(ledger, batch=9):
+                pass
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=folder) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors
+    assert folded_seq(ledger) == 300 and stored(ledger) == expected(ledger.records())
+
+
+def test_a_fold_that_fails_part_way_changes_nothing(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(3)
+    ledger.append_now([varied(i, rng) for i in range(50)])
+    calls = {"n": 0}
+    real_add = fold_module._add
+
+    def add_then_fail(*args: object) -> None:
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise RuntimeError("the database went away")
+        real_add(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(fold_module, "_add", add_then_fail)
+    with pytest.raises(RuntimeError):
+        fold_new_records(ledger)
+    assert folded_seq(ledger) == 0 and stored(ledger) == {}
+    monkeypatch.setattr(fold_module, "_add", real_add)
+    fold_new_records(ledger)
+    assert stored(ledger) == expected(ledger.records())
+
+
+def test_usage_sums_periods_and_groups_exactly_in_utc(ledger: Ledger) -> None:
+    rng = random.Random(5)
+    ledger.append_now([varied(i, rng) for i in range(400)])
+    fold_new_records(ledger)
+    records = ledger.records()
+    end = START + timedelta(days=3)
+
+    by_day = usage(ledger, start=START, end=end, granularity="day", group_by="customer")
+    for row in by_day.rows:
+        mine = [r for r in records if r.customer == row.group and r.started_at.date() == row.period_start.date()]
+        assert row.totals.requests == len(mine)
+        assert row.totals.amount == sum((r.amount for r in mine), Decimal(0))
+        assert row.period_start.tzinfo is not None and row.period_start.hour == 0
+    assert sum(row.totals.requests for row in by_day.rows) == len(records) and by_day.folded_seq == len(records)
+
+    hours = usage(ledger, start=START + timedelta(hours=5), end=START + timedelta(hours=7), granularity="hour",
+                  customer="acme", group_by="model")
+    inside = [r for r in records if r.customer == "acme"
+              and START + timedelta(hours=5) <= r.started_at < START + timedelta(hours=7)]
+    assert sum(row.totals.requests for row in hours.rows) == len(inside)  # end excluded, start included
+    assert {row.period_start.hour for row in hours.rows} <= {5, 6}
+    assert sum((row.totals.amount for row in hours.rows), Decimal(0)) == sum((r.amount for r in inside), Decimal(0))
+
+    charged = usage(ledger, start=START, end=end, charged_only=True)
+    assert sum(row.totals.requests for row in charged.rows) == sum(
+        1 for r in records if r.outcome in (Outcome.OK, Outcome.CLIENT_DISCONNECT))
