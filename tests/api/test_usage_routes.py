@@ -86,3 +86,21 @@ def test_bad_ranges_and_groupings_are_refused_naming_the_parameter(gw: Running, 
 def test_the_routes_take_only_their_own_credentials(gw: Running) -> None:
     assert _usage(gw, "/admin/usage", gw.keys["demo"]).status_code == 401
     assert _usage(gw, "/v1/me/usage", gw.admin_token).status_code == 401
+
+
+def test_billing_is_what_the_records_come_to_per_line_and_each_customer_sees_its_own(gw: Running) -> None:
+    client = openai.OpenAI(base_url=gw.url + "/v1", api_key=gw.keys["acme"], max_retries=0)
+    for _ in range(2):
+        client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}], max_tokens=3)
+    everyone = _settled(gw, "/admin/billing", gw.admin_token)
+    (acme,) = [row for row in everyone["data"] if row["customer"] == "acme"]
+    records = gw.ledger.records(customer="acme")
+    prompt, completion = sum(r.prompt_tokens for r in records), sum(r.completion_tokens for r in records)
+    # The stub catalog's price, 0.10 in and 0.40 out per million tokens: one rounding per line.
+    expected = (Decimal(prompt) * Decimal("0.10") / 10**6).quantize(Decimal("0.01")) + \
+        (Decimal(completion) * Decimal("0.40") / 10**6).quantize(Decimal("0.01"))
+    assert acme["requests"] == 2 and Decimal(acme["total_due"]) == expected
+    mine = _settled(gw, "/v1/me/billing", gw.keys["demo"])
+    assert {row["customer"] for row in mine["data"]} <= {"demo"}
+    bad = _usage(gw, "/admin/billing", gw.admin_token, period="2026-13")
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "period"

@@ -12,11 +12,11 @@ else: not lazily inside a function, not under ``if TYPE_CHECKING:``. Read from t
                                                              the package root
     serving     one request's life outside HTTP              accounts reporting metering ledger engines config
                                                              records metrics money instants
+    reporting   hourly usage rollups and their queries       monthend ledger records settlement money instants
     monthend    close a period, settle over the ledger       accounts ledger logstore settlement records tlog
                                                              config money instants
     logstore    the verifiable logs kept in SQL              ledger records tlog config metrics money instants
     accounts    customers, key limits, their audit (in SQL)  ledger config money instants
-    reporting   hourly usage rollups and their queries       ledger records money instants
     ledger      the durable usage ledger (SQLAlchemy)        config records metering metrics money instants
     metering    rating against the price book, admission     config engines records money instants
     engines     how tokens are produced (base.Engine)        config records metrics money instants
@@ -71,7 +71,7 @@ MAY_IMPORT: Mapping[str, tuple[str, ...]] = {  # the table above; a room may alw
         "metering": "config engines records money instants",
         "ledger": "config records metering metrics money instants",
         "accounts": "ledger config money instants",
-        "reporting": "ledger records money instants",
+        "reporting": "monthend ledger records settlement money instants",
         "logstore": "ledger records tlog config metrics money instants",
         "monthend": "accounts ledger logstore settlement records tlog config money instants",
         "serving": "accounts reporting metering ledger engines config records metrics money instants",

@@ -46,7 +46,8 @@ def expected(records: Sequence[UsageRecord]) -> dict[Group, Totals]:
 def stored(ledger: Ledger) -> dict[Group, Totals]:
     with ledger.engine.connect() as conn:
         rows = conn.execute(select(usage_rollups)).all()
-    return {Group(r.hour.replace(tzinfo=UTC), r.customer, r.key_id, r.model, r.price_version, r.outcome, r.currency):
+    return {Group(r.hour.replace(tzinfo=UTC), r.customer, r.key_id, r.model, r.price_version, r.outcome, r.currency,
+                  r.billing_period):
             Totals(r.requests, r.prompt_tokens, r.completion_tokens, r.cached_tokens, Decimal(r.amount))
             for r in rows}
 

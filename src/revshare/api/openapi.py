@@ -181,6 +181,14 @@ SCHEMAS: dict[str, Schema] = {
              "amount"],
             {"period_start": _INSTANT, "group": _OPT_STR, "currency": _STR, "requests": _INT, "prompt_tokens": _INT,
              "completion_tokens": _INT, "cached_tokens": _INT, "amount": _AMOUNT}, closed=True)}}, closed=True),
+    "Billing": _object(["object", "period", "timezone", "as_of_seq", "data"], {
+        "object": {"const": "billing"}, "period": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"},
+        "timezone": {"const": "UTC"}, "as_of_seq": _INT,
+        "data": {"type": "array", "items": _object(
+            ["customer", "currency", "requests", "subtotal", "credits", "total_due"],
+            {"customer": _STR, "currency": _STR, "requests": _INT, "subtotal": _AMOUNT, "credits": _AMOUNT,
+             "total_due": _AMOUNT}, closed=True)}}, closed=True,
+        description="Invoice figures by the invoice's own rules (one rounding per line, late usage, credits)"),
     "Limits": _LIMITS,
     "Customer": _CUSTOMER,
     "Customers": _object(["data"], {"data": {"type": "array", "items": _ref("Customer")}}, closed=True),

@@ -1,10 +1,11 @@
-"""Usage over time, from the rollups: the operator's view (`GET /admin/usage`, any customer) and a
-customer's own (`GET /v1/me/usage`, its key's customer only). Times are UTC; `as_of_seq` says
-which records the figures hold (every record up to that ledger seq)."""
+"""Usage over time and invoice figures, from the rollups: the operator's view (`GET /admin/usage`,
+`/admin/billing`, any customer) and a customer's own (`GET /v1/me/usage`, `/v1/me/billing`).
+Times are UTC; `as_of_seq` says which records the figures hold (every record up to that seq)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -16,6 +17,7 @@ from revshare.api.limits import single_query_values
 from revshare.api.openapi import ADMIN, CUSTOMER, ok_response
 from revshare.instants import format_instant, parse_instant
 from revshare.ledger.store import ApiKey
+from revshare.reporting.invoices import invoice_figures
 from revshare.reporting.query import Granularity, GroupBy, Usage, usage
 
 __all__ = ["admin_router", "customer_router"]
@@ -85,3 +87,37 @@ async def my_usage(request: Request, key: Annotated[ApiKey, Depends(require_cust
     if group_by == "customer":
         raise ApiError(400, "a customer sees only its own usage: group by model, key or outcome", param="group_by")
     return await _answer(request, start, end, granularity, group_by, key.customer)
+
+
+_BILLING_OK = ok_response("Billing", description="Each customer's invoice figures for the period, to the cent")
+PeriodQuery = Annotated[str | None, Query(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$", description="a month, YYYY-MM")]
+
+
+async def _billing(request: Request, period: str | None, customer: str | None) -> dict[str, Any]:
+    gateway = gateway_of(request)
+    month = period or format_instant(datetime.now(UTC))[:7]
+    book = {p.version: (p.input_per_million, p.output_per_million) for p in gateway.catalog.prices}
+
+    def unit_prices(version: str) -> tuple[Decimal, Decimal]:
+        return book.get(version, (Decimal(0), Decimal(0)))
+
+    figures, folded = await run_in_threadpool(lambda: invoice_figures(gateway.ledger, month, unit_prices))
+    return {"object": "billing", "period": month, "timezone": "UTC", "as_of_seq": folded,
+            "data": [{"customer": f.customer, "currency": f.currency, "requests": f.requests,
+                      "subtotal": str(f.subtotal), "credits": str(f.credits), "total_due": str(f.total_due)}
+                     for f in figures if customer is None or f.customer == customer]}
+
+
+@admin_router.get("/billing", summary="What each customer's invoice for a month comes to", operation_id="getBilling",
+                  response_model=None, openapi_extra=ADMIN, responses={**_BILLING_OK, **error_responses(400, 401)})
+async def admin_billing(request: Request, period: PeriodQuery = None,
+                        customer: Annotated[str | None, Query(min_length=1, max_length=128)] = None) -> dict[str, Any]:
+    return await _billing(request, period, customer)
+
+
+@customer_router.get("/billing", summary="What this key's customer's invoice for a month comes to",
+                     operation_id="getMyBilling", response_model=None, openapi_extra=CUSTOMER,
+                     responses={**_BILLING_OK, **error_responses(400, 401, 403)})
+async def my_billing(request: Request, key: Annotated[ApiKey, Depends(require_customer)],
+                     period: PeriodQuery = None) -> dict[str, Any]:
+    return await _billing(request, period, key.customer)

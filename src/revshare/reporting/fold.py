@@ -1,7 +1,8 @@
 """Keep the rollups up to date: fold the records after `rollup_state.folded_seq`, in seq order.
 
 Each fold is one transaction that takes the state row's lock first, reads the next records,
-adds them to their groups and moves `folded_seq`: a crash rolls all of it back, and gateways
+adds them to their groups (with the period whose close bills them, read from the closes in
+the same transaction) and moves `folded_seq`: a crash rolls all of it back, and gateways
 folding at once wait for each other, so every record is counted exactly once (seqs are gapless).
 It runs beside the request path, never in it (`serving.gateway`, every `server.rollup_interval_s`).
 """
@@ -17,6 +18,7 @@ from sqlalchemy import Connection, and_, select, update
 from revshare.instants import as_utc
 from revshare.ledger.schema import usage_records as u
 from revshare.ledger.store import Ledger
+from revshare.monthend.schema import settlement_periods
 from revshare.reporting.rollup import Group, Totals, fold
 from revshare.reporting.schema import rollup_state
 from revshare.reporting.schema import usage_rollups as r
@@ -45,13 +47,16 @@ def fold_new_records(ledger: Ledger, batch: int = FOLD_BATCH) -> int:
             return 0
         if rows[-1].seq != done + len(rows):
             raise RuntimeError(f"usage_records has a gap after seq {done}: the rollups stop there")
-        for group, totals in fold(_record(row) for row in rows).items():
+        closes = {str(p): int(last) for p, last in conn.execute(
+            select(settlement_periods.c.period, settlement_periods.c.last_seq))}
+        for group, totals in fold((_record(row) for row in rows), closes).items():
             _add(conn, group, totals)
         conn.execute(update(rollup_state).where(rollup_state.c.id == 1).values(folded_seq=rows[-1].seq))
         return len(rows)
 
 
 class _Record(NamedTuple):
+    seq: int
     started_at: datetime
     customer: str
     key_id: str
@@ -67,8 +72,8 @@ class _Record(NamedTuple):
 
 def _record(row: Any) -> _Record:
     """A row as fold() reads it, its start in UTC (SQLite returns naive datetimes)."""
-    _, started_at, *rest = row
-    return _Record(as_utc(started_at), *rest)
+    seq, started_at, *rest = row
+    return _Record(seq, as_utc(started_at), *rest)
 
 
 def _add(conn: Connection, group: Group, totals: Totals) -> None:

@@ -1,15 +1,18 @@
-"""The pure part of a rollup: records grouped by UTC hour and what they are billed under, and
-totals that add exactly (integers, and Decimal amounts: never a float)."""
+"""The pure part of a rollup: records grouped by UTC hour, what they are billed under and the
+period whose close bills them, and totals that add exactly (integers, Decimal amounts: never a
+float)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-__all__ = ["Group", "Totals", "fold", "hour_of"]
+from revshare.settlement.period import Period
+
+__all__ = ["Group", "Totals", "billing_period", "fold", "hour_of"]
 
 
 class Group(NamedTuple):
@@ -20,6 +23,7 @@ class Group(NamedTuple):
     price_version: str
     outcome: str
     currency: str
+    billing_period: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,13 +44,35 @@ def hour_of(instant: datetime) -> datetime:
     return instant.replace(minute=0, second=0, microsecond=0)
 
 
-def fold(rows: Iterable[Any]) -> dict[Group, Totals]:
-    """Rows with the usage record's columns (started_at, customer, key_id, model, price_version,
-    outcome, currency, prompt_tokens, completion_tokens, cached_tokens, amount as text) summed
-    per group."""
+def billing_period(started_month: str, seq: int, closes: Mapping[str, int]) -> str:
+    """The month whose close bills a record (`closes`: each closed month's last seq).
+
+    A record is its start's month's, unless it was appended after that month closed (its seq
+    past the close's last seq; or its month was never closed and a later one was): then it is
+    late usage of the first close after it was appended, or of the next month to close. The
+    same rule as the close (`monthend.periods`), read from seqs instead of times."""
+    closed_last = closes.get(started_month)
+    if closed_last is not None and seq <= closed_last:
+        return started_month
+    first_closed = min(closes) if closes else None
+    if closed_last is None and (first_closed is None or started_month > first_closed):
+        return started_month  # its month is still open
+    for month in sorted(closes):
+        if month > started_month and seq <= closes[month]:
+            return month
+    return Period.parse(max(closes)).next().label
+
+
+def fold(rows: Iterable[Any], closes: Mapping[str, int] | None = None) -> dict[Group, Totals]:
+    """Rows with the usage record's columns (seq, started_at, customer, key_id, model, price_version,
+    outcome, currency, prompt_tokens, completion_tokens, cached_tokens, amount as text) summed per
+    group; `closes` maps each closed month to its last seq (none: every month still open)."""
+    closes = closes or {}
     groups: dict[Group, Totals] = {}
     for r in rows:
-        group = Group(hour_of(r.started_at), r.customer, r.key_id, r.model, r.price_version, r.outcome, r.currency)
+        month = f"{r.started_at.year:04d}-{r.started_at.month:02d}"
+        group = Group(hour_of(r.started_at), r.customer, r.key_id, r.model, r.price_version, r.outcome, r.currency,
+                      billing_period(month, r.seq, closes))
         one = Totals(1, r.prompt_tokens, r.completion_tokens, r.cached_tokens, Decimal(r.amount))
         before = groups.get(group)
         groups[group] = one if before is None else before + one

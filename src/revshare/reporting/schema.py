@@ -22,6 +22,9 @@ usage_rollups = Table(
     Column("price_version", String(200), primary_key=True),
     Column("outcome", String(32), primary_key=True),
     Column("currency", String(3), primary_key=True),
+    # The month whose close bills these requests: their start's month, or for late usage
+    # (appended after that month's close) the first close after they were appended.
+    Column("billing_period", String(7), primary_key=True),
     Column("requests", BigInteger, nullable=False),
     Column("prompt_tokens", BigInteger, nullable=False),
     Column("completion_tokens", BigInteger, nullable=False),
@@ -29,7 +32,7 @@ usage_rollups = Table(
     Column("amount", String(60), nullable=False),
 )
 
-GROUP_COLUMNS = ("hour", "customer", "key_id", "model", "price_version", "outcome", "currency")
+GROUP_COLUMNS = ("hour", "customer", "key_id", "model", "price_version", "outcome", "currency", "billing_period")
 
 # One row: every record with seq <= folded_seq is in the rollups, and no other.
 rollup_state = Table(

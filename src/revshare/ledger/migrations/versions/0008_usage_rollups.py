@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column("price_version", sa.String(200), primary_key=True),
         sa.Column("outcome", sa.String(32), primary_key=True),
         sa.Column("currency", sa.String(3), primary_key=True),
+        sa.Column("billing_period", sa.String(7), primary_key=True),
         sa.Column("requests", sa.BigInteger, nullable=False),
         sa.Column("prompt_tokens", sa.BigInteger, nullable=False),
         sa.Column("completion_tokens", sa.BigInteger, nullable=False),
@@ -34,6 +35,7 @@ def upgrade() -> None:
         sa.Column("amount", sa.String(60), nullable=False),
     )
     op.create_index("ix_usage_rollups_customer_hour", "usage_rollups", ["customer", "hour"])
+    op.create_index("ix_usage_rollups_billing_period", "usage_rollups", ["billing_period"])
     state = op.create_table(
         "rollup_state",
         sa.Column("id", sa.Integer, primary_key=True),
@@ -44,5 +46,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("rollup_state")
+    op.drop_index("ix_usage_rollups_billing_period", table_name="usage_rollups")
     op.drop_index("ix_usage_rollups_customer_hour", table_name="usage_rollups")
     op.drop_table("usage_rollups")
