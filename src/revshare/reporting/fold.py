@@ -13,14 +13,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, and_, select, update
+from sqlalchemy import Connection, and_, bindparam, select, update
 
 from revshare.instants import as_utc
 from revshare.ledger.schema import usage_records as u
 from revshare.ledger.store import Ledger
 from revshare.monthend.schema import settlement_periods
 from revshare.reporting.rollup import Group, Totals, fold
-from revshare.reporting.schema import rollup_state
+from revshare.reporting.schema import GROUP_COLUMNS, rollup_state
 from revshare.reporting.schema import usage_rollups as r
 
 __all__ = ["FOLD_BATCH", "fold_new_records", "folded_seq"]
@@ -49,8 +49,7 @@ def fold_new_records(ledger: Ledger, batch: int = FOLD_BATCH) -> int:
             raise RuntimeError(f"usage_records has a gap after seq {done}: the rollups stop there")
         closes = {str(p): int(last) for p, last in conn.execute(
             select(settlement_periods.c.period, settlement_periods.c.last_seq))}
-        for group, totals in fold((_record(row) for row in rows), closes).items():
-            _add(conn, group, totals)
+        _merge(conn, fold((_record(row) for row in rows), closes))
         conn.execute(update(rollup_state).where(rollup_state.c.id == 1).values(folded_seq=rows[-1].seq))
         return len(rows)
 
@@ -76,16 +75,31 @@ def _record(row: Any) -> _Record:
     return _Record(seq, as_utc(started_at), *rest)
 
 
-def _add(conn: Connection, group: Group, totals: Totals) -> None:
-    where = and_(*(getattr(r.c, name) == value for name, value in group._asdict().items()))
-    row = conn.execute(select(r.c.requests, r.c.prompt_tokens, r.c.completion_tokens, r.c.cached_tokens, r.c.amount)
-                       .where(where)).first()
-    if row is None:
-        conn.execute(r.insert().values(**group._asdict(), requests=totals.requests, prompt_tokens=totals.prompt_tokens,
-                                       completion_tokens=totals.completion_tokens, cached_tokens=totals.cached_tokens,
-                                       amount=str(totals.amount)))
-        return
-    conn.execute(update(r).where(where).values(
-        requests=row.requests + totals.requests, prompt_tokens=row.prompt_tokens + totals.prompt_tokens,
-        completion_tokens=row.completion_tokens + totals.completion_tokens,
-        cached_tokens=row.cached_tokens + totals.cached_tokens, amount=str(Decimal(row.amount) + totals.amount)))
+def _merge(conn: Connection, groups: dict[Group, Totals]) -> None:
+    """Add each group's totals to its row: one read of the rows of the hours involved, then one
+    executemany for new rows and one for changed ones (not a round trip per group)."""
+    stored: dict[Group, Totals] = {}
+    hours = sorted({g.hour for g in groups})
+    for i in range(0, len(hours), 500):
+        for row in conn.execute(select(r).where(r.c.hour.in_(hours[i:i + 500]))):
+            group = Group(as_utc(row.hour), *(getattr(row, name) for name in GROUP_COLUMNS[1:]))
+            if group in groups:
+                stored[group] = Totals(row.requests, row.prompt_tokens, row.completion_tokens, row.cached_tokens,
+                                       Decimal(row.amount))
+    new = [{**g._asdict(), **_values(t)} for g, t in groups.items() if g not in stored]
+    changed = [{**{f"k_{k}": v for k, v in g._asdict().items()}, **_values(stored[g] + t)}
+               for g, t in groups.items() if g in stored]
+    if new:
+        conn.execute(r.insert(), new)
+    if changed:
+        key = and_(*(getattr(r.c, name) == bindparam(f"k_{name}") for name in GROUP_COLUMNS))
+        conn.execute(update(r).where(key).values({name: bindparam(name) for name in _TOTALS}), changed)
+
+
+_TOTALS = ("requests", "prompt_tokens", "completion_tokens", "cached_tokens", "amount")
+
+
+def _values(totals: Totals) -> dict[str, object]:
+    return {"requests": totals.requests, "prompt_tokens": totals.prompt_tokens,
+            "completion_tokens": totals.completion_tokens, "cached_tokens": totals.cached_tokens,
+            "amount": str(totals.amount)}
