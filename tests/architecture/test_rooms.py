@@ -7,9 +7,9 @@ else: not lazily inside a function, not under ``if TYPE_CHECKING:``. Read from t
     room        holds                                        may import (besides itself)
     ----------  -------------------------------------------  -------------------------------------------------
     cli         the `revshare` command: the outer shell      any room, the package root
-    api         HTTP only: OpenAI routes, admin, log routes  serving accounts reporting metering ledger logstore
-                                                             engines config records tlog metrics money instants,
-                                                             the package root
+    api         HTTP only: OpenAI routes, admin, log routes  serving accounts reporting monthend metering ledger
+                                                             logstore engines config records tlog metrics money
+                                                             instants, the package root
     serving     one request's life outside HTTP              accounts reporting metering ledger engines config
                                                              records metrics money instants
     reporting   hourly usage rollups and their queries       monthend ledger records settlement money instants
@@ -75,7 +75,7 @@ MAY_IMPORT: Mapping[str, tuple[str, ...]] = {  # the table above; a room may alw
         "logstore": "ledger records tlog config metrics money instants",
         "monthend": "accounts ledger logstore settlement records tlog config money instants",
         "serving": "accounts reporting metering ledger engines config records metrics money instants",
-        "api": f"serving accounts reporting metering ledger logstore engines config records tlog metrics money instants {ROOT}",
+        "api": f"serving accounts reporting monthend metering ledger logstore engines config records tlog metrics money instants {ROOT}",
         "cli": ANY,
     }.items()
 }

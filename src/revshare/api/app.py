@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from revshare import __version__
-from revshare.api import admin, health_routes, log_routes, openai_routes, usage_routes
+from revshare.api import admin, documents_routes, health_routes, log_routes, openai_routes, usage_routes
 from revshare.api.errors import Unhandled, install_error_handlers
 from revshare.api.limits import BodySizeLimit
 from revshare.api.metrics_routes import router as metrics_router
@@ -51,6 +51,9 @@ def create_app(catalog: Catalog, *, admin_token: str, ledger: Ledger | None = No
     app.include_router(admin.router)
     app.include_router(usage_routes.admin_router)
     app.include_router(usage_routes.customer_router)
+    app.include_router(documents_routes.admin_router)
+    app.include_router(documents_routes.customer_router)
+    app.include_router(documents_routes.licensor_router)
     app.include_router(log_routes.router)
     app.include_router(metrics_router)
     app.include_router(health_routes.router)

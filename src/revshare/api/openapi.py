@@ -189,6 +189,16 @@ SCHEMAS: dict[str, Schema] = {
             {"customer": _STR, "currency": _STR, "requests": _INT, "subtotal": _AMOUNT, "credits": _AMOUNT,
              "total_due": _AMOUNT}, closed=True)}}, closed=True,
         description="Invoice figures by the invoice's own rules (one rounding per line, late usage, credits)"),
+    "Periods": _object(["data"], {"data": {"type": "array", "items": _object(
+        ["period", "closed_at", "cutoff", "last_seq", "early", "settled"],
+        {"period": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"}, "closed_at": _INSTANT, "cutoff": _INSTANT,
+         "last_seq": _INT, "early": _BOOL, "settled": _BOOL}, closed=True)}}, closed=True),
+    "Documents": _object(["data"], {"data": {"type": "array", "items": _object(
+        ["period", "kind", "name", "number", "sha256", "for"],
+        {"period": _STR, "kind": {"type": "string", "enum": ["statement", "invoice"]}, "name": _STR, "number": _STR,
+         "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+         "for": {"type": "string", "description": "the invoice's customer, or the statement's licensor"}},
+        closed=True)}}, closed=True),
     "Limits": _LIMITS,
     "Customer": _CUSTOMER,
     "Customers": _object(["data"], {"data": {"type": "array", "items": _ref("Customer")}}, closed=True),
