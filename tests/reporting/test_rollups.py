@@ -12,15 +12,15 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Table, select
 
 from revshare.ledger.store import Ledger
 from revshare.records.record import Outcome, UsageRecord
 from revshare.reporting import fold as fold_module
 from revshare.reporting.fold import fold_new_records, folded_seq
 from revshare.reporting.query import usage
-from revshare.reporting.rollup import Group, Totals, fold
-from revshare.reporting.schema import usage_rollups
+from revshare.reporting.rollup import Group, Totals, by_day, fold, from_pico, to_pico
+from revshare.reporting.schema import usage_daily, usage_rollups
 from tests.support.records import record
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
@@ -43,13 +43,22 @@ def expected(records: Sequence[UsageRecord]) -> dict[Group, Totals]:
                 for r in records)
 
 
-def stored(ledger: Ledger) -> dict[Group, Totals]:
+def stored(ledger: Ledger, table: Table = usage_rollups) -> dict[Group, Totals]:
     with ledger.engine.connect() as conn:
-        rows = conn.execute(select(usage_rollups)).all()
-    return {Group(r.hour.replace(tzinfo=UTC), r.customer, r.key_id, r.model, r.price_version, r.outcome, r.currency,
+        rows = conn.execute(select(table)).all()
+    return {Group(r[0].replace(tzinfo=UTC), r.customer, r.key_id, r.model, r.price_version, r.outcome, r.currency,
                   r.billing_period):
-            Totals(r.requests, r.prompt_tokens, r.completion_tokens, r.cached_tokens, Decimal(r.amount))
+            Totals(r.requests, r.prompt_tokens, r.completion_tokens, r.cached_tokens,
+                   from_pico(r.amount_units, r.amount_pico))
             for r in rows}
+
+
+def check(ledger: Ledger) -> None:
+    """Both grains hold exactly the records: the hours as the reference folds them, the days
+    as those hours summed per day."""
+    hourly = expected(ledger.records())
+    assert stored(ledger) == hourly
+    assert stored(ledger, usage_daily) == by_day(hourly)
 
 
 def test_folds_in_any_batches_interleaved_with_appends_equal_the_records(ledger: Ledger) -> None:
@@ -58,10 +67,10 @@ def test_folds_in_any_batches_interleaved_with_appends_equal_the_records(ledger:
         ledger.append_now([varied(chunk * 100 + i, rng) for i in range(rng.randrange(1, 80))])
         while fold_new_records(ledger, batch=rng.randrange(1, 40)):
             pass
-    records = ledger.records()
-    assert folded_seq(ledger) == len(records)
-    assert stored(ledger) == expected(records)
-    assert fold_new_records(ledger) == 0 and stored(ledger) == expected(records)  # nothing twice
+    assert folded_seq(ledger) == len(ledger.records())
+    check(ledger)
+    assert fold_new_records(ledger) == 0
+    check(ledger)  # nothing twice
 
 
 def test_racing_folders_count_each_record_once(ledger: Ledger) -> None:
@@ -82,14 +91,15 @@ def test_racing_folders_count_each_record_once(ledger: Ledger) -> None:
     for t in threads:
         t.join(120)
     assert not errors
-    assert folded_seq(ledger) == 300 and stored(ledger) == expected(ledger.records())
+    assert folded_seq(ledger) == 300
+    check(ledger)
 
 
 def test_a_fold_that_fails_part_way_changes_nothing(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
     rng = random.Random(3)
     ledger.append_now([varied(i, rng) for i in range(50)])
     fold_new_records(ledger, batch=20)
-    before = stored(ledger)
+    before = stored(ledger), stored(ledger, usage_daily)
     real_merge = fold_module._merge
 
     def merge_then_fail(*args: object) -> None:
@@ -99,11 +109,11 @@ def test_a_fold_that_fails_part_way_changes_nothing(ledger: Ledger, monkeypatch:
     monkeypatch.setattr(fold_module, "_merge", merge_then_fail)
     with pytest.raises(RuntimeError):
         fold_new_records(ledger)
-    assert folded_seq(ledger) == 20 and stored(ledger) == before
+    assert folded_seq(ledger) == 20 and (stored(ledger), stored(ledger, usage_daily)) == before
     monkeypatch.setattr(fold_module, "_merge", real_merge)
     while fold_new_records(ledger, batch=20):
         pass
-    assert stored(ledger) == expected(ledger.records())
+    check(ledger)
 
 
 def test_usage_sums_periods_and_groups_exactly_in_utc(ledger: Ledger) -> None:
@@ -132,3 +142,13 @@ def test_usage_sums_periods_and_groups_exactly_in_utc(ledger: Ledger) -> None:
     charged = usage(ledger, start=START, end=end, charged_only=True)
     assert sum(row.totals.requests for row in charged.rows) == sum(
         1 for r in records if r.outcome in (Outcome.OK, Outcome.CLIENT_DISCONNECT))
+
+
+def test_amounts_split_into_units_and_picounits_exactly() -> None:
+    for text in ("0", "0.000000000001", "1.5", "123456789.999999999999", "0.1"):
+        amount = Decimal(text)
+        units, pico = to_pico(amount)
+        assert 0 <= pico < 10**12 and from_pico(units, pico) == amount
+    assert from_pico(3, 2 * 10**12 + 5) == Decimal("5.000000000005")  # sums of parts carry over
+    with pytest.raises(ValueError):
+        to_pico(Decimal("0.0000000000001"))

@@ -10,18 +10,16 @@ It runs beside the request path, never in it (`serving.gateway`, every `server.r
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, and_, bindparam, select, update
+from sqlalchemy import Connection, Table, and_, bindparam, select, update
 
 from revshare.instants import as_utc
 from revshare.ledger.schema import usage_records as u
 from revshare.ledger.store import Ledger
 from revshare.monthend.schema import settlement_periods
-from revshare.reporting.rollup import Group, Totals, fold
-from revshare.reporting.schema import GROUP_COLUMNS, rollup_state
-from revshare.reporting.schema import usage_rollups as r
+from revshare.reporting.rollup import Group, Totals, by_day, fold, from_pico, to_pico
+from revshare.reporting.schema import GROUP_COLUMNS, TOTAL_COLUMNS, rollup_state, usage_daily, usage_rollups
 
 __all__ = ["FOLD_BATCH", "fold_new_records", "folded_seq"]
 
@@ -49,7 +47,9 @@ def fold_new_records(ledger: Ledger, batch: int = FOLD_BATCH) -> int:
             raise RuntimeError(f"usage_records has a gap after seq {done}: the rollups stop there")
         closes = {str(p): int(last) for p, last in conn.execute(
             select(settlement_periods.c.period, settlement_periods.c.last_seq))}
-        _merge(conn, fold((_record(row) for row in rows), closes))
+        hourly = fold((_record(row) for row in rows), closes)
+        _merge(conn, usage_rollups, hourly)
+        _merge(conn, usage_daily, by_day(hourly))
         conn.execute(update(rollup_state).where(rollup_state.c.id == 1).values(folded_seq=rows[-1].seq))
         return len(rows)
 
@@ -75,31 +75,34 @@ def _record(row: Any) -> _Record:
     return _Record(seq, as_utc(started_at), *rest)
 
 
-def _merge(conn: Connection, groups: dict[Group, Totals]) -> None:
-    """Add each group's totals to its row: one read of the rows of the hours involved, then one
-    executemany for new rows and one for changed ones (not a round trip per group)."""
+def _merge(conn: Connection, table: Table, groups: dict[Group, Totals]) -> None:
+    """Add each group's totals to its row in `table`: one read of the rows of the hours (days)
+    involved, then one executemany for new rows and one for changed ones."""
+    when = table.c[table.primary_key.columns.keys()[0]]  # hour, or day
     stored: dict[Group, Totals] = {}
-    hours = sorted({g.hour for g in groups})
-    for i in range(0, len(hours), 500):
-        for row in conn.execute(select(r).where(r.c.hour.in_(hours[i:i + 500]))):
-            group = Group(as_utc(row.hour), *(getattr(row, name) for name in GROUP_COLUMNS[1:]))
+    starts = sorted({g.start for g in groups})
+    for i in range(0, len(starts), 500):
+        for row in conn.execute(select(table).where(when.in_(starts[i:i + 500]))):
+            group = Group(as_utc(row[0]), *(getattr(row, name) for name in GROUP_COLUMNS))
             if group in groups:
                 stored[group] = Totals(row.requests, row.prompt_tokens, row.completion_tokens, row.cached_tokens,
-                                       Decimal(row.amount))
-    new = [{**g._asdict(), **_values(t)} for g, t in groups.items() if g not in stored]
-    changed = [{**{f"k_{k}": v for k, v in g._asdict().items()}, **_values(stored[g] + t)}
+                                       from_pico(row.amount_units, row.amount_pico))
+    new = [{when.name: g.start, **_keys(g), **_values(t)} for g, t in groups.items() if g not in stored]
+    changed = [{"k_start": g.start, **{f"k_{k}": v for k, v in _keys(g).items()}, **_values(stored[g] + t)}
                for g, t in groups.items() if g in stored]
     if new:
-        conn.execute(r.insert(), new)
+        conn.execute(table.insert(), new)
     if changed:
-        key = and_(*(getattr(r.c, name) == bindparam(f"k_{name}") for name in GROUP_COLUMNS))
-        conn.execute(update(r).where(key).values({name: bindparam(name) for name in _TOTALS}), changed)
+        key = and_(when == bindparam("k_start"), *(table.c[name] == bindparam(f"k_{name}") for name in GROUP_COLUMNS))
+        conn.execute(update(table).where(key).values({name: bindparam(name) for name in TOTAL_COLUMNS}), changed)
 
 
-_TOTALS = ("requests", "prompt_tokens", "completion_tokens", "cached_tokens", "amount")
+def _keys(group: Group) -> dict[str, object]:
+    return {name: getattr(group, name) for name in GROUP_COLUMNS}
 
 
 def _values(totals: Totals) -> dict[str, object]:
+    units, pico = to_pico(totals.amount)
     return {"requests": totals.requests, "prompt_tokens": totals.prompt_tokens,
             "completion_tokens": totals.completion_tokens, "cached_tokens": totals.cached_tokens,
-            "amount": str(totals.amount)}
+            "amount_units": units, "amount_pico": pico}

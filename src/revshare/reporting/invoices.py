@@ -17,8 +17,7 @@ from sqlalchemy import Connection, and_, func, select
 
 from revshare.ledger.store import Ledger
 from revshare.monthend.schema import settlement_credits, settlement_periods
-from revshare.reporting.schema import rollup_state
-from revshare.reporting.schema import usage_rollups as r
+from revshare.reporting.schema import rollup_state, usage_daily
 from revshare.settlement.period import Period
 from revshare.settlement.rounding import places_of, round_half_even
 
@@ -46,16 +45,17 @@ def invoice_figures(ledger: Ledger, period: str,
                     unit_prices: Callable[[str], tuple[Decimal, Decimal]]) -> tuple[tuple[InvoiceFigures, ...], int]:
     """Per (customer, currency), the period's invoice figures; and the seq the rollups hold up to."""
     Period.parse(period)  # a month, or ValueError
-    line = (r.c.customer, r.c.currency, r.c.model, r.c.price_version, r.c.hour)
-    query = (select(*line, func.sum(r.c.requests), func.sum(r.c.prompt_tokens), func.sum(r.c.completion_tokens))
-             .where(r.c.billing_period == period, r.c.outcome.in_(_CHARGED)).group_by(*line))
+    d = usage_daily
+    line = (d.c.customer, d.c.currency, d.c.model, d.c.price_version, d.c.day)
+    query = (select(*line, func.sum(d.c.requests), func.sum(d.c.prompt_tokens), func.sum(d.c.completion_tokens))
+             .where(d.c.billing_period == period, d.c.outcome.in_(_CHARGED)).group_by(*line))
     with ledger.engine.connect() as conn:
         folded = int(conn.execute(select(rollup_state.c.folded_seq)).scalar_one())
         rows = conn.execute(query).all()
         granted = _credits(conn, period)
     lines: dict[tuple[str, str, str, str, bool], list[int]] = {}
-    for customer, currency, model, version, hour, requests, prompt, completion in rows:
-        late = f"{hour.year:04d}-{hour.month:02d}" != period
+    for customer, currency, model, version, day, requests, prompt, completion in rows:
+        late = f"{day.year:04d}-{day.month:02d}" != period
         acc = lines.setdefault((customer, currency, model, version, late), [0, 0, 0])
         acc[0] += int(requests)
         acc[1] += int(prompt)

@@ -12,11 +12,11 @@ from typing import Any, NamedTuple
 
 from revshare.settlement.period import Period
 
-__all__ = ["Group", "Totals", "billing_period", "fold", "hour_of"]
+__all__ = ["PICO", "Group", "Totals", "billing_period", "by_day", "fold", "from_pico", "hour_of", "to_pico"]
 
 
 class Group(NamedTuple):
-    hour: datetime
+    start: datetime  # of the UTC hour (or day) the requests started in
     customer: str
     key_id: str
     model: str
@@ -42,6 +42,32 @@ class Totals:
 
 def hour_of(instant: datetime) -> datetime:
     return instant.replace(minute=0, second=0, microsecond=0)
+
+
+def by_day(groups: Mapping[Group, Totals]) -> dict[Group, Totals]:
+    """Hourly groups summed per UTC day."""
+    days: dict[Group, Totals] = {}
+    for group, totals in groups.items():
+        day = group._replace(start=group.start.replace(hour=0))
+        before = days.get(day)
+        days[day] = totals if before is None else before + totals
+    return days
+
+
+PICO = 10**12
+
+
+def to_pico(amount: Decimal) -> tuple[int, int]:
+    """An amount of at most 12 decimal places as (whole units, picounits in [0, 10^12))."""
+    scaled = amount.scaleb(12)
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"{amount} has more than 12 decimal places")
+    return divmod(int(scaled), PICO)
+
+
+def from_pico(units: int, pico: int) -> Decimal:
+    """The exact amount of `units` whole units and `pico` picounits (either sum may exceed a unit)."""
+    return Decimal(units) + Decimal(pico).scaleb(-12)
 
 
 def billing_period(started_month: str, seq: int, closes: Mapping[str, int]) -> str:

@@ -1,5 +1,6 @@
-"""Usage rollups: per UTC hour, customer, key, model, price version, outcome and currency, folded
-from usage_records in seq order (src/revshare/reporting/schema.py).
+"""Usage rollups: per UTC hour and per UTC day, customer, key, model, price version, outcome,
+currency and the period whose close bills them, folded from usage_records in seq order
+(src/revshare/reporting/schema.py).
 
 Revision ID: 0008
 Revises: 0007
@@ -17,10 +18,10 @@ branch_labels = None
 depends_on = None
 
 
-def upgrade() -> None:
+def _rollup(name: str, time_column: str) -> None:
     op.create_table(
-        "usage_rollups",
-        sa.Column("hour", sa.DateTime(timezone=True), primary_key=True),
+        name,
+        sa.Column(time_column, sa.DateTime(timezone=True), primary_key=True),
         sa.Column("customer", sa.String(128), primary_key=True),
         sa.Column("key_id", sa.String(64), primary_key=True),
         sa.Column("model", sa.String(128), primary_key=True),
@@ -32,10 +33,16 @@ def upgrade() -> None:
         sa.Column("prompt_tokens", sa.BigInteger, nullable=False),
         sa.Column("completion_tokens", sa.BigInteger, nullable=False),
         sa.Column("cached_tokens", sa.BigInteger, nullable=False),
-        sa.Column("amount", sa.String(60), nullable=False),
+        sa.Column("amount_units", sa.BigInteger, nullable=False),
+        sa.Column("amount_pico", sa.BigInteger, nullable=False),
     )
-    op.create_index("ix_usage_rollups_customer_hour", "usage_rollups", ["customer", "hour"])
-    op.create_index("ix_usage_rollups_billing_period", "usage_rollups", ["billing_period"])
+    op.create_index(f"ix_{name}_customer_{time_column}", name, ["customer", time_column])
+    op.create_index(f"ix_{name}_billing_period", name, ["billing_period"])
+
+
+def upgrade() -> None:
+    _rollup("usage_rollups", "hour")
+    _rollup("usage_daily", "day")
     state = op.create_table(
         "rollup_state",
         sa.Column("id", sa.Integer, primary_key=True),
@@ -46,6 +53,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("rollup_state")
-    op.drop_index("ix_usage_rollups_billing_period", table_name="usage_rollups")
-    op.drop_index("ix_usage_rollups_customer_hour", table_name="usage_rollups")
-    op.drop_table("usage_rollups")
+    for name, time_column in (("usage_daily", "day"), ("usage_rollups", "hour")):
+        op.drop_index(f"ix_{name}_billing_period", table_name=name)
+        op.drop_index(f"ix_{name}_customer_{time_column}", table_name=name)
+        op.drop_table(name)
