@@ -170,7 +170,7 @@ SCHEMAS: dict[str, Schema] = {
     "ModelList": _object(["object", "data"], {"object": {"const": "list"}, "data": {"type": "array", "items": _object(
         ["id", "object", "created", "owned_by"],
         {"id": _STR, "object": {"const": "model"}, "created": {"type": "integer"}, "owned_by": _STR})}}),
-    "Usage": _object(["object", "granularity", "group_by", "timezone", "start", "end", "as_of_seq", "data"], {
+    "UsageReport": _object(["object", "granularity", "group_by", "timezone", "start", "end", "as_of_seq", "data"], {
         "object": {"const": "usage"}, "granularity": {"type": "string", "enum": ["hour", "day"]},
         "group_by": {"type": ["string", "null"], "enum": ["model", "customer", "key", "outcome", None]},
         "timezone": {"const": "UTC"}, "start": _INSTANT, "end": _INSTANT,

@@ -33,7 +33,7 @@ Instant = Annotated[str | None, Query(min_length=10, max_length=40, description=
     "ISO 8601 date or instant, UTC unless it says otherwise; a date is its midnight UTC"))]
 GranularityQuery = Annotated[Literal["hour", "day"], Query()]
 GroupByQuery = Annotated[Literal["model", "customer", "key", "outcome"] | None, Query()]
-_OK = ok_response("Usage", description="Totals per period (and group and currency), oldest first; UTC")
+_OK = ok_response("UsageReport", description="Totals per period (and group and currency), oldest first; UTC")
 
 
 def _range(start: str | None, end: str | None, granularity: str) -> tuple[datetime, datetime]:
