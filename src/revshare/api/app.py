@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from revshare import __version__
-from revshare.api import admin, documents_routes, health_routes, log_routes, openai_routes, usage_routes
+from revshare.api import admin, console, documents_routes, health_routes, log_routes, openai_routes, usage_routes
 from revshare.api.errors import Unhandled, install_error_handlers
 from revshare.api.limits import BodySizeLimit
 from revshare.api.metrics_routes import router as metrics_router
@@ -57,6 +57,7 @@ def create_app(catalog: Catalog, *, admin_token: str, ledger: Ledger | None = No
     app.include_router(log_routes.router)
     app.include_router(metrics_router)
     app.include_router(health_routes.router)
+    app.include_router(console.router)
 
     plain_openapi = app.openapi
     metrics_token = catalog.server.metrics_token_env is not None
