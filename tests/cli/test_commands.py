@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -118,6 +119,9 @@ def test_serve_demo_prints_a_curl_line_and_sdk_snippet_that_work_as_printed(tmp_
         assert len(rows) == (2 if shutil.which("curl") else 1)
         assert all(r["customer"] == "demo" and r["outcome"] == "ok" and r["completion_tokens"] > 0 for r in rows)
         assert "admin token for this run" in "".join(lines)
+        console = next(line for line in lines if line.startswith("console: ")).split()[1]
+        page = httpx.get(console, follow_redirects=True, timeout=30)
+        assert page.status_code == 200 and "<form" in page.text  # the console's login, as printed
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(30)

@@ -145,6 +145,7 @@ def _banner(catalog: Catalog, ledger_url: str, host: str, port: int, demo_key: s
     model = catalog.models[0].id if catalog.models else "MODEL"
     where = f"gateway on {base}  (catalog {catalog.source}, ledger {ledger_url})"
     out.print(labelled("revshare", "bold", where))
+    out.print(f"console: {base}/console/  (log in with the admin token, a customer's API key or a licensor token)")
     if admin_token:
         out.print(f"admin token for this run (set ${catalog.server.admin_token_env} to fix one): {admin_token}")
     if catalog.models:
