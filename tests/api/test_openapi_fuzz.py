@@ -90,6 +90,9 @@ def _seed_records(gw: Running, n: int = 3) -> list[str]:
     return ids
 
 
+NEEDS_A_SETTLED_PERIOD = {f"GET {path} positive" for path in (
+    "/admin/documents/{period}/{name}", "/v1/me/invoices/{period}/{name}", "/v1/licensor/statements/{period}/{name}")}
+
 # Keys of the customer demo for the admin key routes to find (PATCH, revoke): set by the test.
 KEY_IDS: list[str] = []
 
@@ -223,9 +226,11 @@ def test_every_operation_answers_inside_the_document(gw: Running) -> None:
                 failures.append(failure)
     print("\n".join(f"{label}: {sorted(statuses.items())}" for label, statuses in answered.items() if statuses))
     assert not failures, "\n\n".join(failures)
-    # The steered cases reached every operation's success path, not only its refusals.
+    # The steered cases reached every operation's success path, not only its refusals, save the
+    # downloads of settled documents: nothing is settled here (tests/api/test_documents_routes.py).
     assert not [label for label, statuses in answered.items()
-                if "positive" in label and not any(200 <= status < 300 for status in statuses)], answered
+                if "positive" in label and label not in NEEDS_A_SETTLED_PERIOD
+                and not any(200 <= status < 300 for status in statuses)], answered
 
 
 def test_stateful_links_between_records_and_receipts(gw: Running) -> None:
