@@ -76,6 +76,8 @@ def test_operator_onboards_a_customer_whose_key_works_until_revoked(gw: Running,
     context = browser.new_context(viewport=WIDE)
     page = context.new_page()
     _login(page, gw, gw.admin_token, who="Ops")
+    assert page.url.endswith("/console/overview")
+    page.click("nav >> text=Customers")
     assert page.url.endswith("/console/customers")
     _look(page, "customers")
 

@@ -27,7 +27,7 @@ def _set_cookies(response: httpx.Response) -> dict[str, str]:
 def test_the_admin_token_opens_an_operator_session_in_a_strict_httponly_cookie(gw: Running, console: Console) -> None:
     client = console()
     answer = client.login(gw.admin_token, who="Ops")
-    assert answer.status_code == 303 and answer.headers["location"] == "/console/customers"
+    assert answer.status_code == 303 and answer.headers["location"] == "/console/overview"
     cookie = _set_cookies(answer)[COOKIE]
     flags = {part.strip().split("=")[0].lower(): part.strip() for part in cookie.split(";")[1:]}
     assert {"httponly", "path", "samesite", "max-age"} <= set(flags)

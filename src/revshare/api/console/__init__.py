@@ -11,6 +11,7 @@ OpenAPI document.
     pages_customers.py  operator: customers          pages_keys.py   operator: API keys
     pages_audit.py      operator: the audit trail    pages_me.py     customer: its account and keys
     pages_licensor.py   licensor: its log
+    pages_usage.py      operator: overview, usage explorer; customer: its usage (usage_view.py: filters, CSV)
 
 A new page is a `pages_*.py` with its own `APIRouter(route_class=ConsoleRoute)`, a guard
 (`OperatorPage`, `CustomerPage`, `LicensorPage`; a form's POST takes `OperatorForm`...), a template
@@ -28,6 +29,7 @@ from revshare.api.console import (
     pages_licensor,
     pages_login,
     pages_me,
+    pages_usage,
 )
 from revshare.api.console.web import ConsoleRoute
 
@@ -35,6 +37,7 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/console", include_in_schema=False, route_class=ConsoleRoute)
 router.include_router(pages_login.router)
+router.include_router(pages_usage.router)
 router.include_router(pages_customers.router)
 router.include_router(pages_keys.router)
 router.include_router(pages_audit.router)

@@ -5,6 +5,7 @@
     POST /console/login          token -> a session cookie, or the form again with a message (401)
     POST /console/logout         ends the session (CSRF-checked like every form)
     GET  /console/static/{name}  console.css, console.js (files of static/, by a plain name)
+    GET  /console/static/vendor/{name}   a vendored library (uPlot) and its licence
 """
 
 from __future__ import annotations
@@ -37,10 +38,11 @@ __all__ = ["HOME", "fallback", "router"]
 router = APIRouter(route_class=ConsoleRoute)
 fallback = APIRouter(route_class=ConsoleRoute)  # included last: the console's own 404
 
-HOME: dict[Role, str] = {"operator": "/console/customers", "customer": "/console/me", "licensor": "/console/licensor"}
+HOME: dict[Role, str] = {"operator": "/console/overview", "customer": "/console/me", "licensor": "/console/licensor"}
 _STATIC = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".png": "image/png",
            ".svg": "image/svg+xml", ".txt": "text/plain; charset=utf-8"}  # .txt: a vendored library's licence
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*(\.[a-z0-9_-]+)*\.[a-z]+$")  # console.css, uplot.min.js; never ".."
+_VENDOR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*\.[a-z]+$")  # uPlot.iife.min.js
 _NOTICES = {"out": "You are logged out.", "ended": "Your session has ended; log in again."}
 
 
@@ -104,10 +106,19 @@ async def logout(request: Request, posted: AnyForm) -> Response:
 
 @router.get("/static/{name}")
 async def static(name: str) -> Response:
+    return _static_file(name, _NAME)
+
+
+@router.get("/static/vendor/{name}")
+async def vendored(name: str) -> Response:
+    return _static_file(name, _VENDOR_NAME, "vendor")
+
+
+def _static_file(name: str, pattern: re.Pattern[str], *folder: str) -> Response:
     suffix = name[name.rfind("."):] if "." in name else ""
-    if not _NAME.match(name) or suffix not in _STATIC:
+    if not pattern.match(name) or suffix not in _STATIC:
         raise ConsoleError(404, "no such file")
-    path = resources.files("revshare.api.console").joinpath("static", name)
+    path = resources.files("revshare.api.console").joinpath("static", *folder, name)
     if not path.is_file():
         raise ConsoleError(404, "no such file")
     return Response(path.read_bytes(), media_type=_STATIC[suffix],
