@@ -147,6 +147,12 @@ def _steer(case: Any, data: st.DataObject, records: list[str]) -> None:
         path_parameters["record_id"] = data.draw(st.sampled_from(records), label="record")
     if "key_id" in path_parameters and KEY_IDS:
         path_parameters["key_id"] = data.draw(st.sampled_from(KEY_IDS), label="key")
+    if "terms_id" in path_parameters:
+        path_parameters["terms_id"] = "gemma"
+        if isinstance(body, dict) and "version" in body and data.draw(st.integers(0, 3), label="version") != 3:
+            body["version"] = "2025-03-24"
+        if "name" in path_parameters:
+            path_parameters["name"] = "demo"
     if isinstance(body, dict) and case.operation.path == "/admin/keys" and "customer" in body:
         body["customer"] = "demo"
     if case.query is None:

@@ -33,6 +33,10 @@ def stub_upstream(tokens: int = 7, delay_s: float = 0.0) -> Iterator[str]:
 def stub_catalog_dict(base_url: str, **customer: Any) -> dict[str, Any]:
     raw = catalog_dict(engines=[{"id": "stub", "kind": "upstream", "base_url": base_url, "max_connections": 1024}])
     raw["customers"][0].update(customer)
+    # The demo's terms, not required: the routes that accept terms have something to accept.
+    raw["licences"] = [{"id": "gemma", "name": "Gemma Terms of Use", "version": "2025-03-24",
+                        "url": "https://ai.google.dev/gemma/terms"}]
+    raw["models"][0]["licence"] = "gemma"
     return raw
 
 

@@ -1,16 +1,21 @@
 """For the witness tests: a revshare log in memory (real tree, real host key, real signed checkpoints),
-the witness.toml that follows it, and an in-process HTTP client for the witness app."""
+the witness.toml that follows it, an in-process HTTP client for the witness app, and witnesses served
+over real HTTP for a host to submit to (`running_witness`)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from revshare.tlog import Checkpoint, HostKey, MemoryStore, MerkleTree, hash_leaf
-from revshare.witness import render_add_checkpoint
+from revshare.tlog.cosignature import WitnessKey
+from revshare.witness import Witness, WitnessStore, init_home, load_home, render_add_checkpoint
 
 ORIGIN = "revshare.example/revshare/google"
 HOST_KEY = HostKey("revshare.example/revshare", bytes(range(32)))
@@ -80,3 +85,42 @@ class Client:
 
     def get(self, path: str) -> httpx.Response:
         return self.request("GET", path)
+
+
+@dataclass
+class RunningWitness:
+    """A witness served over real HTTP (uvicorn in a thread): its base URL, vkey, folder and service."""
+
+    url: str
+    vkey: str
+    directory: Path
+    witness: Witness
+
+    def latest(self, origin: str) -> str | None:
+        """The latest checkpoint it cosigned for `origin` (its GET /checkpoint), or None."""
+        state = self.witness.store.latest(origin)
+        return None if state is None else state.note
+
+
+@contextmanager
+def running_witness(directory: Path, logs: Sequence[tuple[str, str]], *, name: str = WITNESS_NAME,
+                    port: int | None = None) -> Iterator[RunningWitness]:
+    """`revshare witness serve` in process: a folder (made on first use) following `logs` (origin, vkey),
+    on `port` (default: a free one), until the block ends."""
+    from revshare.witness.app import create_app
+    from tests.support.servers import ServerThread
+
+    if not (directory / "witness.key").exists():
+        init_home(directory, name)
+    (directory / "witness.toml").write_text(witness_toml(*logs))
+    home = load_home(directory)
+    witness = Witness(home.key, home.logs, WitnessStore(home.database))
+    with ServerThread(create_app(witness), port=port) as server:
+        yield RunningWitness(server.url, home.key.verifier_text(), directory, witness)
+
+
+def witness_vkey(directory: Path, name: str = WITNESS_NAME) -> str:
+    """The vkey of the witness folder at `directory`, made now if it is not there yet."""
+    if not (directory / "witness.key").exists():
+        init_home(directory, name)
+    return WitnessKey.load(directory / "witness.key").verifier_text()

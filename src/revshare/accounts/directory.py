@@ -5,6 +5,7 @@ request reads one consistent view without a lock.
     directory.customer(name)       -> Customer | None   (None: unknown, or suspended)
     directory.account(name)        -> Account | None    (with its source and suspension)
     directory.key_limit(key_id)    -> KeyLimits | None
+    directory.accepted_versions(customer, licence) -> frozenset[str]   (terms it accepted)
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ class Directory:
     version: int
     accounts: Mapping[str, Account] = field(default_factory=dict)
     key_limits: Mapping[str, KeyLimits] = field(default_factory=dict)
+    # (customer, licence id) -> the versions of that licence's terms the customer accepted.
+    accepted: Mapping[tuple[str, str], frozenset[str]] = field(default_factory=dict)
 
     @classmethod
     def of_catalog(cls, catalog: Catalog, now: datetime) -> Directory:
@@ -66,3 +69,7 @@ class Directory:
 
     def key_limit(self, key_id: str) -> KeyLimits | None:
         return self.key_limits.get(key_id)
+
+    def accepted_versions(self, customer: str, licence: str) -> frozenset[str]:
+        """Every version of a licence's terms the customer accepted (a dict lookup, no query)."""
+        return self.accepted.get((customer, licence), frozenset())

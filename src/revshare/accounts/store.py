@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +25,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import Connection, RowMapping, select, update
 
+from revshare.accounts.acceptances import accepted_versions
 from revshare.accounts.directory import Account, Directory
 from revshare.accounts.errors import AccountError, invalid
 from revshare.accounts.schema import accounts_state, audit_events, customers, key_limits
@@ -34,7 +35,7 @@ from revshare.instants import as_utc
 from revshare.ledger.schema import api_keys
 from revshare.ledger.store import KEY_PREFIX, LABEL_MAX, ApiKey, Ledger, hash_secret
 
-__all__ = ["Accounts", "Actor", "AuditEvent"]
+__all__ = ["Accounts", "Actor", "AuditEvent", "append_event", "customer_row"]
 
 ACTOR_MAX = 200
 
@@ -113,7 +114,8 @@ class Accounts:
             # Limits the catalog wrote for a key that does not exist (yet) wait, unused, for it.
             limits = {row.key_id: _key_limits(row._mapping) for row in conn.execute(
                 select(key_limits, api_keys.c.customer).join(api_keys, api_keys.c.key_id == key_limits.c.key_id))}
-        return Directory(version, accounts, limits)
+            accepted = accepted_versions(conn)
+        return Directory(version, accounts, limits, accepted)
 
     def account(self, name: str) -> Account | None:
         with self.engine.connect() as conn:
@@ -258,6 +260,11 @@ class Accounts:
 
     # the one way to change ------------------------------------------------------------------
 
+    def change(self) -> AbstractContextManager[Connection]:
+        """One change, as every change here is made (the version moved first): for the room's other
+        modules (`accounts.terms`)."""
+        return self._change()
+
     @contextmanager
     def _change(self) -> Iterator[Connection]:
         """A transaction that moves the version first (taking its row lock), then the change."""
@@ -347,3 +354,8 @@ def _api_key(m: RowMapping) -> ApiKey:
 def _event(m: RowMapping) -> AuditEvent:
     return AuditEvent(m["seq"], as_utc(m["at"]), m["actor"], m["via"], m["action"], m["subject"], m["customer"],
                       json.loads(m["detail"]))
+
+
+# For the room's other modules: one audit event, and a customer's row (or not_found).
+append_event = _append
+customer_row = _customer_row

@@ -15,6 +15,7 @@ from revshare.api.limits import BodySizeLimit
 from revshare.api.metrics_routes import router as metrics_router
 from revshare.api.observe import Observe
 from revshare.api.openapi import finish_openapi
+from revshare.api.terms_routes import router as terms_router
 from revshare.config import Catalog
 from revshare.engines.base import Engine
 from revshare.ledger.store import Ledger
@@ -54,6 +55,7 @@ def create_app(catalog: Catalog, *, admin_token: str, ledger: Ledger | None = No
     app.include_router(documents_routes.admin_router)
     app.include_router(documents_routes.customer_router)
     app.include_router(documents_routes.licensor_router)
+    app.include_router(terms_router)
     app.include_router(log_routes.router)
     app.include_router(metrics_router)
     app.include_router(health_routes.router)

@@ -1,7 +1,7 @@
 """Log and receipt routes: thin maps from HTTP to `LogService` / `LogReader` and back.
 
     GET /v1/log/vkey                                  public: the host's verifier key (C2SP vkey)
-    GET /v1/log/{log}/checkpoint                      that log's licensor, or admin: signed note
+    GET /v1/log/{log}/checkpoint                      that log's licensor, or admin: signed note, cosigned
     GET /v1/log/{log}/proof/inclusion?seq=|record_id= that log's licensor, or admin
     GET /v1/log/{log}/proof/consistency?old=&new=     that log's licensor, or admin
     GET /v1/log/{log}/leaves?start=&end=              that log's licensor, or admin
@@ -9,6 +9,10 @@
 
 A licensor token reading another licensor's log gets 403; a customer key on a log route
 gets 403; a customer asking for another customer's receipt gets 404 (as if it did not exist).
+
+The checkpoint, and a receipt's, is the host's signed note followed by the cosignature/v1 lines of
+the witnesses that cosigned it (C2SP tlog-cosignature): one signed note, as C2SP clients read it;
+a verifier that knows no witness skips those lines (`logstore.cosignatures`).
 """
 
 from __future__ import annotations
@@ -113,7 +117,8 @@ async def vkey(request: Request) -> str:
     return service_of(request).identity.key.verifier_text() + "\n"
 
 
-@router.get("/log/{log_id:path}/checkpoint", summary="The log's newest signed checkpoint (C2SP signed note)",
+@router.get("/log/{log_id:path}/checkpoint",
+            summary="The log's newest signed checkpoint (C2SP signed note), with its witnesses' cosignatures",
             operation_id="getCheckpoint", response_class=PlainTextResponse, openapi_extra=LOG_READER,
             responses=_LOG_ERRORS)
 async def checkpoint(request: Request, log_id: str, _: LogReader) -> str:

@@ -18,6 +18,7 @@ from revshare.api.openapi import CHAT_OK, COMPLETION_OK, CUSTOMER, ok_response
 from revshare.api.protocol import ChatCompletionRequest, CompletionRequest
 from revshare.api.sse import OPENAI_WIRE, stream_trailer
 from revshare.engines.base import Endpoint
+from revshare.instants import utc_now
 from revshare.ledger.store import ApiKey
 from revshare.metering.admission import Ask
 from revshare.serving.lease import IdempotencyConflict, body_hash, lease_request
@@ -133,12 +134,24 @@ async def completions(
 async def list_models(request: Request, key: Annotated[ApiKey, Depends(require_customer)]) -> dict[str, Any]:
     gateway = gateway_of(request)
     catalog = gateway.catalog
-    customer = gateway.directory.customer(key.customer)
+    directory = gateway.directory
+    customer = directory.customer(key.customer)
     created = int(time.time())
+    now = utc_now()
+
+    def licences(model_id: str) -> list[dict[str, Any]]:
+        # The terms passed on to the customer (docs/LICENCES.md), as `api.terms_routes.terms_json`
+        # shows them (that module imports this one), and where the customer stands with each.
+        return [{"id": t.id, "name": t.name, "version": t.version, "url": t.url, "use_policy_url": t.use_policy_url,
+                 "attribution": t.attribution or None, "acceptance_required": t.acceptance_required,
+                 "status": t.standing(directory.accepted_versions(key.customer, t.id), now)}
+                for t in catalog.licence_chain(model_id)]
+
     return {
         "object": "list",
         "data": [
-            {"id": m.id, "object": "model", "created": created, "owned_by": m.licensor or "host"}
+            {"id": m.id, "object": "model", "created": created, "owned_by": m.licensor or "host",
+             "licences": licences(m.id)}
             for m in catalog.models
             if customer is not None and customer.may_use(m.id)
         ],

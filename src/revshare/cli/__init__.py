@@ -13,6 +13,7 @@ from revshare.cli import (  # noqa: F401 - registers commands
     log,
     serve,
     settle,
+    terms,
     usage,
     verify,
     witness,

@@ -6,6 +6,10 @@ prints a verdict; on any failure it exits 1 with one line on stderr naming the c
 never a traceback. The files named on the command line are read only if they are regular files
 of a bounded size (`revshare.verify.files`: a FIFO or a device is refused, not waited on), and
 everything quoted from them is printed as it is, one line, never as markup.
+
+`--policy FILE` (receipt, checkpoint, statement) holds the checkpoint to a witness policy, C2SP
+tlog-policy: the witnesses the verifier trusts and how many must have cosigned. Short of its quorum
+the check fails, naming the quorum and the witnesses whose cosignature is missing.
 """
 
 from __future__ import annotations
@@ -25,10 +29,12 @@ from rich.table import Table
 from revshare.cli._common import app, err, fail, labelled, out
 from revshare.settlement.bundle_layout import MAX_LEAF
 from revshare.tlog import TlogError
+from revshare.tlog.policy import MalformedPolicyError, Policy
 from revshare.verify import StatementVerifyError, verify_bundle, verify_extension, verify_leaves, verify_receipt_text
 from revshare.verify.errors import one_line
 from revshare.verify.files import FileRefusedError, read_regular
 from revshare.verify.log import open_checkpoint
+from revshare.verify.witnessed import check_cosigned, describe, read_policy
 
 verify_app = typer.Typer(help="Verify receipts, checkpoints, leaves and statements offline against the host's key.",
                          no_args_is_help=True)
@@ -36,6 +42,10 @@ app.add_typer(verify_app, name="verify")
 
 KeyOption = Annotated[str, typer.Option("--key", help="The host's verifier key (vkey text), or a file holding it: the "
                                                      "key you hold, never one that came with the files.")]
+
+PolicyOption = Annotated[Path | None, typer.Option(
+    "--policy", help="Your witness policy (C2SP tlog-policy: witnesses and a quorum): the checkpoint must carry the "
+                     "cosignatures its quorum wants.")]
 
 SMALL = 1 << 20
 """The most bytes of a key, a checkpoint, a receipt or a proof file (each is a few kilobytes at most)."""
@@ -59,6 +69,15 @@ def _vkey(value: str) -> str:
     if "+" not in value or path.is_file():
         return _read(path, "verifier key").strip()
     return value.strip()
+
+
+def _policy(path: Path | None) -> Policy | None:
+    if path is None:
+        return None
+    try:
+        return read_policy(_read(path, "policy"), str(path))
+    except MalformedPolicyError as exc:
+        _error(f"the policy {path} is not a C2SP tlog-policy: {exc}")
 
 
 def _failed(what: str, exc: Exception) -> NoReturn:
@@ -91,15 +110,18 @@ def verify_receipt(
     key: KeyOption,
     origin: Annotated[str | None, typer.Option(help="Require this log origin.")] = None,
     record_id: Annotated[str | None, typer.Option(help="Require the receipt to prove this record.")] = None,
+    policy: PolicyOption = None,
 ) -> None:
-    """Check a receipt offline: signed checkpoint, leaf recomputed from the record, inclusion proof.
+    """Check a receipt offline: signed checkpoint, leaf recomputed from the record, inclusion proof
+    (and with --policy, the witnesses' cosignatures of its checkpoint).
 
-    Example: revshare verify receipt receipt.json --key host.vkey
+    Example: revshare verify receipt receipt.json --key host.vkey --policy policy.txt
     """
     text = _read(file, "receipt")
     vkey = _vkey(key)
+    held = _policy(policy)
     with _checking(f"receipt {file}"):
-        verdict = verify_receipt_text(text, vkey, origin=origin, record_id=record_id)
+        verdict = verify_receipt_text(text, vkey, origin=origin, record_id=record_id, policy=held)
     out.print(one_line(f"OK: receipt {file} verifies"))
     for line in verdict.lines():
         out.print(one_line(f"  {line}"))
@@ -123,8 +145,10 @@ def verify_checkpoint(
     previous: Annotated[Path | None, typer.Option(help="An older signed checkpoint this one must extend.")] = None,
     proof: Annotated[Path | None, typer.Option(help="Consistency proof JSON from --previous to FILE.")] = None,
     origin: Annotated[str | None, typer.Option(help="Require this log origin.")] = None,
+    policy: PolicyOption = None,
 ) -> None:
-    """Check a checkpoint's signature, and that it extends an older one (consistency proof).
+    """Check a checkpoint's signature, that it extends an older one (consistency proof), and with
+    --policy, that the witnesses' cosignatures on it meet your policy's quorum.
 
     Example: revshare verify checkpoint new.checkpoint --key host.vkey --previous old.checkpoint --proof proof.json
     """
@@ -133,12 +157,14 @@ def verify_checkpoint(
     note, vkey = _read(file, "checkpoint"), _vkey(key)
     older = _read(previous, "checkpoint") if previous is not None else None
     hashes = _proof(proof) if older is not None and proof is not None else []
+    held = _policy(policy)
     with _checking(f"checkpoint {file}"):
         checkpoint = open_checkpoint(note, vkey, origin)
         if older is not None:
             checkpoint = verify_extension(older, note, hashes, vkey)
+        witnessed = f", {describe(check_cosigned(note, held, vkey, origin=checkpoint.origin), held)}" if held else ""
     out.print(one_line(f"OK: {checkpoint.origin} size {checkpoint.size} root {checkpoint.root_hash.hex()}"
-                       + (f", extends {previous}" if previous is not None else "")))
+                       + (f", extends {previous}" if previous is not None else "") + witnessed))
 
 
 @verify_app.command("leaves")
@@ -173,11 +199,13 @@ def verify_statement(
     key: KeyOption,
     previous_bundle: Annotated[Path | None, typer.Option(
         help="Your copy of the previous period's bundle: the statement must extend its checkpoint.")] = None,
+    policy: PolicyOption = None,
 ) -> None:
     """Check a statement bundle offline: signatures, the leaves against both checkpoints, consistency,
-    the leaf range with no gap and no extra, and every figure recomputed from the leaves and the terms.
+    the leaf range with no gap and no extra, and every figure recomputed from the leaves and the terms;
+    with --policy, the witnesses' cosignatures of its checkpoint against your policy's quorum.
 
-    Example: revshare verify statement feb/ --key host.vkey --previous-bundle jan/
+    Example: revshare verify statement feb/ --key host.vkey --previous-bundle jan/ --policy policy.txt
     """
     from revshare.verify.statement import STEPS
 
@@ -186,9 +214,10 @@ def verify_statement(
     if previous_bundle is not None and not previous_bundle.is_dir():
         _error(f"{previous_bundle} is not a directory (the bundle you kept from the previous period)")
     vkey = _vkey(key)
+    held = _policy(policy)
     _warn_if_inside(key, bundle)
     try:
-        verdicts = verify_bundle(bundle, vkey, previous_bundle)
+        verdicts = verify_bundle(bundle, vkey, previous_bundle, held)
     except StatementVerifyError as exc:
         step = f"step ({exc.step}) {STEPS[exc.step]}" if exc.step >= 0 else "bundle"
         _failed(step, exc)

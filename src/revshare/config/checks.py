@@ -15,11 +15,22 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from revshare.config.sections import Customer, EngineConfig, KeyLimits, ModelConfig, Price
+from revshare.config.sections import (
+    Customer,
+    EngineConfig,
+    KeyLimits,
+    LogConfig,
+    ModelConfig,
+    Price,
+    WitnessConfig,
+)
 from revshare.instants import format_instant
 from revshare.settlement.terms import ContractConfig, LicensorConfig, validate_terms
+
+if TYPE_CHECKING:  # catalog.py imports this module; LicenceTerms lives there, beside the files it reads
+    from revshare.config.catalog import LicenceTerms
 
 __all__ = [
     "VALIDATIONS",
@@ -30,12 +41,14 @@ __all__ = [
     "validate_catalog",
     "validate_contracts",
     "validate_key_limits",
+    "validate_licences",
     "validate_lineage",
     "validate_model_references",
     "validate_models_priced",
     "validate_price_models",
     "validate_price_versions",
     "validate_unique_ids",
+    "validate_witnesses",
 ]
 
 
@@ -78,6 +91,12 @@ class CatalogSections(Protocol):
     def licensors(self) -> tuple[LicensorConfig, ...]: ...
     @property
     def contracts(self) -> tuple[ContractConfig, ...]: ...
+    @property
+    def licences(self) -> tuple[LicenceTerms, ...]: ...
+    @property
+    def log(self) -> LogConfig: ...
+    @property
+    def witnesses(self) -> tuple[WitnessConfig, ...]: ...
 
 
 def _duplicates(section: str, ids: Iterable[str]) -> list[EntryError]:
@@ -192,6 +211,42 @@ def validate_contracts(catalog: CatalogSections) -> list[EntryError]:
     return [EntryError(e.loc, e.message) for e in terms_errors]
 
 
+def validate_licences(catalog: CatalogSections) -> list[EntryError]:
+    """Licence ids are unique and each model's `licence` names one. (Their files: `Catalog`.)"""
+    known = {t.id for t in catalog.licences}
+    return [
+        *_duplicates("licences", (t.id for t in catalog.licences)),
+        *(EntryError(("models", i, "licence"), f"unknown licence {m.licence!r} (not a [[licences]] id)")
+          for i, m in enumerate(catalog.models) if m.licence is not None and m.licence not in known),
+    ]
+
+
+# A signed note holds at most 100 signature lines (revshare.tlog.note): the host's, and one per witness.
+MAX_WITNESSES = 64
+HOST_LOG = "_host"  # the log of records without a licensor (revshare.logstore.identity.HOST_LOG)
+
+
+def validate_witnesses(catalog: CatalogSections) -> list[EntryError]:
+    """Witness names and keys are unique, each follows known logs, and `[log] witness_quorum` is at most
+    their number."""
+    witnesses = catalog.witnesses
+    errors = [
+        *_duplicates("witnesses", (w.name for w in witnesses)),
+        *(EntryError(("witnesses", i, "vkey"), f"the same key as witness {witnesses[j].name!r}")
+          for i, w in enumerate(witnesses) for j in range(i) if witnesses[j].key == w.key),
+    ]
+    if len(witnesses) > MAX_WITNESSES:
+        errors.append(EntryError(("witnesses",), f"{len(witnesses)} witnesses: at most {MAX_WITNESSES}"))
+    logs = {lic.id for lic in catalog.licensors} | {m.licensor for m in catalog.models if m.licensor} | {HOST_LOG}
+    errors += [EntryError(("witnesses", i, "logs"), f"unknown log {log_id!r} (the logs: {', '.join(sorted(logs))})")
+               for i, w in enumerate(witnesses) for log_id in (w.logs or ()) if log_id not in logs]
+    quorum = catalog.log.witness_quorum
+    if quorum is not None and quorum > len(witnesses):
+        errors.append(EntryError(("log", "witness_quorum"),
+                                 f"{quorum} cosignatures wanted, but only {len(witnesses)} [[witnesses]] are named"))
+    return errors
+
+
 VALIDATIONS: tuple[Callable[[CatalogSections], list[EntryError]], ...] = (
     validate_unique_ids,
     validate_model_references,
@@ -202,6 +257,8 @@ VALIDATIONS: tuple[Callable[[CatalogSections], list[EntryError]], ...] = (
     validate_key_limits,
     validate_budget_currency,
     validate_contracts,
+    validate_licences,
+    validate_witnesses,
 )
 
 

@@ -7,7 +7,10 @@ error) and frozen.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import fnmatch
+import hashlib
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -29,6 +32,7 @@ __all__ = [
     "ModelConfig",
     "Price",
     "ServerConfig",
+    "WitnessConfig",
 ]
 
 
@@ -108,6 +112,9 @@ class LogConfig(_Strict):
     origin_prefix: str | None = Field(default=None, pattern=r"^[^\s+]+$")
     # The host's Ed25519 signing key; default `<server.data_dir>/log.key`, created on first start.
     key_path: str | None = None
+    # How many of the [[witnesses]] must cosign a checkpoint for the host to count it witnessed (its
+    # log state, its warnings); default: all of them. The host submits to every witness regardless.
+    witness_quorum: int | None = Field(default=None, ge=1, strict=True)
 
 
 class EngineConfig(_Strict):
@@ -161,6 +168,8 @@ class ModelConfig(_Strict):
     # is loaded) or "bundled" for the embedded Gemma package. Without one, counts are rougher.
     tokenizer: str | None = None
     description: str = ""
+    # The `[[licences]]` id whose terms bind the host for this model (inherited along base_model).
+    licence: str | None = None
 
     @field_validator("max_tokens_limit")
     @classmethod
@@ -262,3 +271,71 @@ class KeyLimits(Limits):
 
     key_id: str = Field(min_length=1, max_length=64)
     customer: Identifier
+
+
+# A witness's C2SP vkey: `<name>+<8 hex digits>+<base64(0x04 || Ed25519 public key)>`. The config
+# room may not import revshare.tlog (tests/architecture), so its form is checked here by hand, the
+# way revshare.tlog.cosignature.CosignatureVerifier.from_text reads it; a test
+# (tests/witness/test_host_config.py) holds the two in agreement.
+_COSIGNATURE_V1 = 0x04
+
+
+def _witness_vkey(value: str) -> str:
+    text = value.strip()
+    name, sep, rest = text.partition("+")
+    hex_id, sep2, b64 = rest.partition("+")
+    if not (sep and sep2):
+        raise ValueError("want the witness's vkey, <name>+<hex key id>+<base64 key> (the last line "
+                         "`revshare witness init` prints)")
+    if not name or any(c.isspace() for c in name):
+        raise ValueError(f"key name {name!r}: want non-empty, without spaces")
+    if len(hex_id) != 8 or any(c not in "0123456789abcdef" for c in hex_id.lower()):
+        raise ValueError(f"key id {hex_id!r}: want 8 hex digits")
+    try:
+        raw = base64.b64decode(b64, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("the key is not base64") from None
+    if not raw or raw[0] != _COSIGNATURE_V1:
+        got = f"0x{raw[0]:02x}" if raw else "nothing"
+        hint = " (0x01: a log's key, e.g. the host's, not a witness's)" if raw and raw[0] == 0x01 else ""
+        raise ValueError(f"key algorithm {got}{hint}: want 0x04, a witness's cosignature/v1 key")
+    if len(raw) != 33:
+        raise ValueError(f"the Ed25519 key has {len(raw) - 1} bytes, want 32")
+    want = hashlib.sha256(name.encode() + b"\n" + raw).digest()[:4].hex()
+    if hex_id.lower() != want:
+        raise ValueError(f"key id {hex_id} is not that of this name and key ({want}): a mangled vkey")
+    return text
+
+
+class WitnessConfig(_Strict):
+    """A witness the host submits each new checkpoint of each log to (C2SP tlog-witness).
+
+    `name` is the host's name for it (in its logs and log state); `url` its base URL (the host
+    POSTs `<url>/add-checkpoint`); `vkey` its cosignature/v1 verifier key: a cosignature is kept
+    only once it verifies under it (docs/TLOG.md, "Witness").
+    """
+
+    name: Identifier
+    url: str = Field(min_length=1, max_length=2000)
+    vkey: str = Field(min_length=1, max_length=1000)
+    # Seconds one add-checkpoint request may take; a slower or unreachable witness is tried again later.
+    timeout_s: float = Field(default=10.0, gt=0, le=300)
+    # The logs it follows (licensor ids, `_host`); default every log. A licensor's witness follows its own.
+    logs: tuple[str, ...] | None = Field(default=None, min_length=1)
+
+    _vkey = field_validator("vkey")(lambda v: _witness_vkey(v))
+
+    @field_validator("url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"want the witness's base URL, starting with http:// or https://, got {value!r}")
+        if any(c in value for c in "?#") or any(c.isspace() for c in value):
+            raise ValueError(f"want a base URL without query, fragment or spaces, got {value!r}")
+        return value.rstrip("/")
+
+    @property
+    def key(self) -> str:
+        """The witness's key as its cosignatures are stored under: `<name>+<hex key id>`."""
+        name, hex_id, _ = self.vkey.split("+", 2)
+        return f"{name}+{hex_id.lower()}"

@@ -6,6 +6,8 @@
     tlog_checkpoints  every signed checkpoint note, by (log_id, size)
     tlog_state        the integration cursor: the last ledger seq integrated into every log
     licensor_tokens   licensors' read tokens; only a SHA-256 of the secret is kept
+    tlog_cosignatures (migration 0009) the witnesses' cosignatures of the checkpoints, by (log_id,
+                      size, witness key): the cosignature/v1 line and the root it cosigned
 
 Nodes, leaves and the cursor move in one transaction, so a crash leaves either all of a
 batch or none of it, and a restart resumes from the committed cursor.
@@ -17,7 +19,15 @@ from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, LargeBinary
 
 from revshare.ledger.schema import metadata
 
-__all__ = ["licensor_tokens", "tlog_checkpoints", "tlog_leaves", "tlog_logs", "tlog_nodes", "tlog_state"]
+__all__ = [
+    "licensor_tokens",
+    "tlog_checkpoints",
+    "tlog_cosignatures",
+    "tlog_leaves",
+    "tlog_logs",
+    "tlog_nodes",
+    "tlog_state",
+]
 
 tlog_logs = Table(
     "tlog_logs",
@@ -71,4 +81,16 @@ licensor_tokens = Table(
     Column("label", String(128), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True)),
+)
+
+tlog_cosignatures = Table(
+    "tlog_cosignatures",
+    metadata,
+    Column("log_id", String(140), primary_key=True),
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("witness", String(400), primary_key=True),  # the witness's key, `<name>+<hex key id>`
+    Column("root", LargeBinary(32), nullable=False),  # the root it cosigned at that size
+    Column("line", Text, nullable=False),  # `— <name> <base64(key id || time || signature)>`, verified
+    Column("cosigned_at", BigInteger, nullable=False),  # the cosignature's own timestamp (POSIX seconds)
+    Column("received_at", DateTime(timezone=True), nullable=False),
 )

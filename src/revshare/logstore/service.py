@@ -26,6 +26,13 @@ growing while the problem stays: alert on any increase.
 Readiness (`ready()`): the logs are ready when no record waits, or when an integration succeeded
 within `STALE_INTERVALS` intervals; otherwise the reason names the waiting records, the time since
 the last success and the last error.
+
+Witnesses. When the catalog names `[[witnesses]]`, a `WitnessSubmitter` (`logstore.witness_client`)
+runs as a task of its own, woken after every integration: it submits each new checkpoint to each
+witness and keeps the cosignatures, which the log routes then publish with the checkpoints. A slow
+or unreachable witness never holds up integration nor readiness: it is logged, counted per witness
+(`witness_status()`), and tried again at later rounds. `LogState.cosigned` holds, per log and
+witness key, the largest size cosigned (read with the rest of the state, once a tick).
 """
 
 from __future__ import annotations
@@ -45,10 +52,12 @@ from revshare.config import Catalog
 from revshare.ledger.idempotency import sweep_quietly
 from revshare.ledger.schema import usage_records
 from revshare.ledger.store import Ledger
+from revshare.logstore.cosignatures import cosigned_sizes
 from revshare.logstore.identity import LogIdentity, catalog_log_ids, load_identity, log_ids_for
 from revshare.logstore.integrator import IntegrationError, SignedCheckpoint, integrate
 from revshare.logstore.schema import tlog_checkpoints, tlog_logs, tlog_state
 from revshare.logstore.tree_store import LogReader, NotInLogError
+from revshare.logstore.witness_client import WitnessStatus, WitnessSubmitter
 from revshare.metrics import Metrics
 from revshare.records.record import UsageRecord
 from revshare.tlog import Receipt
@@ -68,11 +77,13 @@ Samples = Iterable[tuple[tuple[str, ...], float]]
 @dataclass(frozen=True, slots=True)
 class LogState:
     """The logs as of one read: per log id, its size, when its newest checkpoint was signed
-    (epoch seconds), and the committed records past the integration cursor that go into it."""
+    (epoch seconds), the committed records past the integration cursor that go into it, and per
+    witness key (`<name>+<hex key id>`) the largest size that witness cosigned."""
 
     sizes: dict[str, int] = field(default_factory=dict)
     signed_at: dict[str, float] = field(default_factory=dict)
     pending: dict[str, int] = field(default_factory=dict)
+    cosigned: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def read_log_state(ledger: Ledger) -> LogState:
@@ -92,7 +103,8 @@ def read_log_state(ledger: Ledger) -> LogState:
         for chain, count in chains:
             for log_id in log_ids_for(tuple(x for x in chain.split(",") if x)):
                 pending[log_id] = pending.get(log_id, 0) + int(count)
-    return LogState(sizes, signed_at, pending)
+        cosigned = cosigned_sizes(conn)
+    return LogState(sizes, signed_at, pending, cosigned)
 
 
 def _epoch(value: datetime) -> float:
@@ -114,6 +126,7 @@ class LogService:
     last_error: str | None = None
     state: LogState = field(default_factory=LogState)
     _last_success: float = field(default_factory=time.monotonic)  # since start, until the first success
+    witnesses: WitnessSubmitter | None = None
 
     @classmethod
     def start(cls, catalog: Catalog, ledger: Ledger, metrics: Metrics | None = None) -> LogService:
@@ -121,6 +134,9 @@ class LogService:
         service = cls(catalog, ledger, identity, LogReader(ledger, identity.key.verifier()),
                       metrics=metrics if metrics is not None else Metrics())
         service._observe()
+        if catalog.witnesses:
+            service.witnesses = WitnessSubmitter(catalog, ledger)
+            service.witnesses.start()
         service._task = asyncio.create_task(service._run(), name="revshare-tlog-integrator")
         log.info("tlog: verifier key %s", identity.key.verifier_text())
         return service
@@ -130,6 +146,8 @@ class LogService:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self.witnesses is not None:
+            await self.witnesses.stop()
 
     async def integrate_now(self, max_records: int | None = None) -> dict[str, SignedCheckpoint]:
         """Integrate pending records (one integrator at a time in this process)."""
@@ -143,6 +161,8 @@ class LogService:
                 raise
             self._last_success = time.monotonic()
             self.last_error = None
+            if self.witnesses is not None:
+                self.witnesses.wake()
             return signed
 
     async def _run(self) -> None:
@@ -186,6 +206,10 @@ class LogService:
         reason = (f"records wait for log {', '.join(waiting)} and nothing was signed for {since:.0f} s "
                   f"(limit {limit:g} s, {STALE_INTERVALS} intervals)")
         return reason + (f": {self.last_error}" if self.last_error else "")
+
+    def witness_status(self) -> dict[str, WitnessStatus]:
+        """Per witness (catalog name): cosignatures kept, failures in a row and in all, the last error."""
+        return self.witnesses.status() if self.witnesses is not None else {}
 
     def _count_audit_failure(self, exc: IntegrationError) -> None:
         logs = [exc.log_id] if exc.log_id else sorted({*catalog_log_ids(self.catalog), *self.state.sizes})

@@ -4,7 +4,9 @@
 transaction the caller owns: `put_many` inserts a batch of nodes with one executemany and
 moves the size in the same transaction as the caller's leaves and cursor, so a batch lands
 whole or not at all. `LogReader` answers the questions of the log endpoints and the CLI
-(latest checkpoint, proofs, leaves, a record's receipt), each in one short read transaction.
+(latest checkpoint, proofs, leaves, a record's receipt), each in one short read transaction. The
+newest checkpoint, and a receipt's, carry the witnesses' cosignatures the host holds for it, as
+more signature lines of the signed note (`logstore.cosignatures`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
 from revshare.ledger.store import Ledger
+from revshare.logstore.cosignatures import cosigned_note
 from revshare.logstore.schema import tlog_checkpoints, tlog_leaves, tlog_logs, tlog_state
 from revshare.tlog import Checkpoint, MerkleTree, NodeKey, Receipt, TreeSizeError, open_note
 from revshare.tlog.note import Verifier
@@ -160,7 +163,7 @@ class LogReader:
             return _log(conn, log_id)
 
     def latest_checkpoint(self, log_id: str) -> str:
-        """The newest signed checkpoint note of a log."""
+        """The newest signed checkpoint note of a log, with the cosignatures held for it."""
         with self._ledger.engine.connect() as conn:
             _log(conn, log_id)
             return _latest_note(conn, log_id)
@@ -259,7 +262,7 @@ def _latest_note(conn: Connection, log_id: str) -> str:
         tlog_checkpoints.c.log_id == log_id, tlog_checkpoints.c.size == latest)).scalar()
     if note is None:
         raise NotYetIntegratedError(f"log {log_id!r} has no signed checkpoint yet")
-    return str(note)
+    return cosigned_note(conn, log_id, str(note))
 
 
 def _note_size(note: str, verifier: Verifier | None) -> int:

@@ -2,8 +2,11 @@
 
     admit(catalog, engines, ask, customers=directory) -> Admitted | Refusal
 
-The checks, in order: the model exists, the customer may use it, max_tokens is within the model's
-limit (its `max_tokens_limit`, else its context), a price is in force, its engine is running. An
+The checks, in order: the model exists, the customer may use it, the customer accepted the terms
+of each licence that binds the model and asks for acceptance (`LicenceTerms.allows`: the current
+version, or an earlier one within its grace period; read from the directory, no query), max_tokens
+is within the model's limit (its `max_tokens_limit`, else its context), a price is in force, its
+engine is running. An
 `Admitted` fixes who, what, the licensor chain and the price version *when the request starts*;
 limits and budgets come after, with the lease. A request that sets no max_tokens runs with the
 model's default (`ModelConfig.max_tokens_for`, applied by the engines).
@@ -11,25 +14,34 @@ model's default (`ModelConfig.max_tokens_for`, applied by the engines).
 
 from __future__ import annotations
 
-from collections.abc import Container
+from collections.abc import Collection, Container
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from revshare.config import Catalog, ModelConfig
+from revshare.config.catalog import LicenceTerms
 from revshare.config.sections import Customer
 from revshare.engines.base import Endpoint
-from revshare.instants import utc_now
+from revshare.instants import format_instant, utc_now
 from revshare.metering.meter import Admitted
 from revshare.metering.refusal import Refusal, RefusalKind
 
-__all__ = ["Ask", "Customers", "admit"]
+__all__ = ["Acceptances", "Ask", "Customers", "admit", "terms_refusal"]
 
 
 class Customers(Protocol):
     """Where customers are looked up: the gateway's accounts directory, or a catalog alone."""
 
     def customer(self, name: str) -> Customer | None: ...
+
+
+@runtime_checkable
+class Acceptances(Protocol):
+    """Where accepted licence terms are looked up: the gateway's accounts directory. Customers
+    looked up elsewhere (a catalog alone) have accepted nothing."""
+
+    def accepted_versions(self, customer: str, licence: str) -> Collection[str]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +59,9 @@ class Ask:
 
 def admit(catalog: Catalog, engines: Container[str], ask: Ask, now: datetime | None = None, *,
           customers: Customers | None = None) -> Admitted | Refusal:
-    """Let the request in, or say why not. Customers come from `customers` (default: the catalog)."""
+    """Let the request in, or say why not. Customers come from `customers` (default: the catalog), and
+    so do the terms they accepted when it is `Acceptances` too."""
+    now = now or utc_now()
     model = catalog.model(ask.model)
     if model is None:
         return Refusal(RefusalKind.MODEL_NOT_FOUND, f"the model {ask.model!r} does not exist; see GET /v1/models",
@@ -55,9 +69,15 @@ def admit(catalog: Catalog, engines: Container[str], ask: Ask, now: datetime | N
     customer = (customers or catalog).customer(ask.customer)
     if customer is None or not customer.may_use(model.id):
         return Refusal(RefusalKind.MODEL_NOT_ALLOWED, f"this key may not use the model {model.id!r}", param="model")
+    for terms in catalog.licence_chain(model.id):
+        if terms.acceptance_required:
+            accepted = customers.accepted_versions(ask.customer, terms.id) if isinstance(
+                customers, Acceptances) else ()
+            if not terms.allows(accepted, now):
+                return terms_refusal(terms, model.id, ask.customer, accepted)
     if ask.max_tokens is not None and ask.max_tokens > model.most_max_tokens:
         return _too_many_tokens(model, ask.max_tokens)
-    price = catalog.price_at(model.id, now or utc_now())
+    price = catalog.price_at(model.id, now)
     if price is None:
         return Refusal(RefusalKind.NO_PRICE, f"no price is in force yet for {model.id!r}; the operator must add one")
     if model.engine not in engines:
@@ -77,3 +97,18 @@ def _too_many_tokens(model: ModelConfig, requested: int) -> Refusal:
     return Refusal(RefusalKind.CONTEXT_LENGTH_EXCEEDED,
                    f"{message}; leave max_tokens out for the default of {model.max_tokens_when_unset}",
                    param="max_tokens")
+
+
+def terms_refusal(terms: LicenceTerms, model: str, customer: str, accepted: Collection[str]) -> Refusal:
+    """A 403 naming the terms, the version to accept, where to read them and how to accept."""
+    read = f"read them at {terms.url}" + (f" (use policy: {terms.use_policy_url})" if terms.use_policy_url else "")
+    earlier = ""
+    if accepted:
+        until = terms.grace_until
+        ended = f"; the grace period for earlier versions ended at {format_instant(until)}" if until else ""
+        earlier = f" (it accepted version {', '.join(sorted(accepted))}{ended})"
+    return Refusal(RefusalKind.TERMS_NOT_ACCEPTED,
+                   f"the model {model!r} is provided under the {terms.name}, version {terms.version}, which the "
+                   f"customer {customer!r} has not accepted{earlier}: {read}, then accept them with "
+                   f"POST /v1/me/terms/{terms.id}/accept and the body {{\"version\": \"{terms.version}\"}}",
+                   param="model")

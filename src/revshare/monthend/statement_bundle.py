@@ -22,6 +22,12 @@ to recompute it all with the current bundle alone: the statement and its signatu
 previous statement (authenticated by the chain hash), both checkpoints, the consistency proof,
 the left border of the previous tree, the range's leaves, the carried leaves with inclusion
 proofs, the terms and the host key.
+
+Both checkpoints are written with the witnesses' cosignatures the host holds for them (more
+signature lines of the signed note, which a verifier without a witness policy skips). When the
+catalog names `[[witnesses]]`, the export first submits what they have not cosigned yet
+(`witness_client.submit_now`), so a bundle exported without a gateway running is cosigned too; a
+witness that cannot be reached is logged, and the bundle goes without its cosignature.
 """
 
 from __future__ import annotations
@@ -37,10 +43,12 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from revshare.ledger.schema import usage_records
+from revshare.logstore.cosignatures import cosigned_note
 from revshare.logstore.identity import LogIdentity, load_identity
 from revshare.logstore.integrator import checkpoints_at_seq, integrate
 from revshare.logstore.schema import tlog_checkpoints, tlog_leaves
 from revshare.logstore.tree_store import SqlTreeStore
+from revshare.logstore.witness_client import submit_now
 from revshare.monthend.credits import credits_for
 from revshare.monthend.periods import ClosedPeriod, SettlementLedgerError, closed_period
 from revshare.monthend.settle_run import issued_documents, settle_period, signature_doc
@@ -194,6 +202,7 @@ def export_bundle(
     pieces = [p for p in run.result.credit_pieces
               if p.model is not None and any(c.covers(p.model, lineage_of(p.model, catalog.models)) for c in mine)]
     m, n = ref.previous_size, ref.size
+    submit_now(ledger, catalog, [licensor])
     with ledger.engine.connect() as conn:
         store = SqlTreeStore(conn, licensor)
         tree = MerkleTree(store)
@@ -206,8 +215,9 @@ def export_bundle(
         carried = _leaves_started(conn, licensor, ref.after_seq, period.start) if previous is not None else []
         carried_lines = [CarriedLeaf(i, s, d, tuple(tree.inclusion_proof(i, n))).to_line() for i, s, d in carried]
         consistency = ConsistencyFile(m, n, tuple(tree.consistency_proof(m, n)) if 0 < m < n else ())
-        notes = dict(conn.execute(select(tlog_checkpoints.c.size, tlog_checkpoints.c.note).where(
-            tlog_checkpoints.c.log_id == licensor, tlog_checkpoints.c.size.in_((m, n)))).all())
+        notes = {int(size): cosigned_note(conn, licensor, str(note)) for size, note in conn.execute(
+            select(tlog_checkpoints.c.size, tlog_checkpoints.c.note).where(
+                tlog_checkpoints.c.log_id == licensor, tlog_checkpoints.c.size.in_((m, n))))}
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []

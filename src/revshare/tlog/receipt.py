@@ -5,6 +5,12 @@ leaf), its leaf index, the inclusion proof, and a signed checkpoint that covers 
 main form is JSON; the same content also reads and writes as C2SP tlog-proof text
 (`c2sp.org/tlog-proof@v1`, as transparency-dev/merkle `proof/tlog_proof.go` writes it),
 with the record's canonical JSON in its `extra` line.
+
+The checkpoint is the signed note as the host publishes it: its own signature line, then the
+cosignature/v1 lines of the witnesses that cosigned it (C2SP tlog-cosignature). The format is
+unchanged by them (a receipt without cosignatures reads as before); `verify_receipt` checks the
+host's signature and skips the witnesses' lines, which a witness policy checks
+(`revshare.tlog.policy.verify_with_policy`, `revshare verify receipt --policy`).
 """
 
 from __future__ import annotations
@@ -41,7 +47,8 @@ class Receipt:
         record: the record projection (a JSON object; money as strings).
         index: the record's leaf index in the log.
         proof: inclusion proof hashes, leaf to root.
-        checkpoint: the signed checkpoint note (C2SP signed note) the proof leads to.
+        checkpoint: the signed checkpoint note (C2SP signed note) the proof leads to, with the
+            witnesses' cosignature lines the host had for it, if any.
     """
 
     record: Mapping[str, Any]

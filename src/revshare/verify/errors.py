@@ -8,6 +8,7 @@ the leaf (index, seq, line) or the figure (JSON path, got/want):
     ├── BundleFormatError          a file is missing or malformed (step -1: the bundle)
     ├── StatementSignatureError    (0) the statement's signature does not verify
     ├── CheckpointBindingError     (1) a checkpoint does not verify or is not the one named
+    │   └── WitnessPolicyError     (1) with a witness policy: its cosignatures do not meet the quorum
     ├── LeafRootError              (2) the border and the leaves do not rebuild the roots
     ├── ConsistencyError           (3) the current checkpoint does not extend the previous one
     ├── LeafRangeError             (4) a leaf out of the range, not a projection, not carried
@@ -25,6 +26,7 @@ __all__ = [
     "LeafRootError",
     "StatementSignatureError",
     "StatementVerifyError",
+    "WitnessPolicyError",
 ]
 
 
@@ -61,6 +63,10 @@ class CheckpointBindingError(StatementVerifyError):
     """(1) A checkpoint note does not verify, or is not the checkpoint the statement names."""
 
     step = 1
+
+
+class WitnessPolicyError(CheckpointBindingError):
+    """(1) With a witness policy: the current checkpoint lacks cosignatures its quorum wants, or one fails."""
 
 
 class LeafRootError(StatementVerifyError):

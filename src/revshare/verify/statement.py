@@ -10,7 +10,8 @@ names the file, the leaf (index, seq, line) or the figure (JSON path, got/want):
 
     (0) the statement's Ed25519 signature (over its JCS bytes) verifies under the trusted key;
     (1) both checkpoint notes verify under the key and are the checkpoints the statement names
-        (origin, previous size and root, size and root);
+        (origin, previous size and root, size and root); with a witness policy (C2SP tlog-policy),
+        the current checkpoint's cosignatures meet its quorum (`witnessed.check_cosigned`);
     (2) the left border of the previous tree folds to the previous root, and the range's leaves
         appended to it rebuild the current root: the leaves are exactly leaves [m, n) of the log;
     (3) the consistency proof shows the current checkpoint extends the previous one;
@@ -52,6 +53,7 @@ from revshare.tlog import (
 )
 from revshare.tlog.compact import fold, perfect_tiles
 from revshare.tlog.note import Verifier
+from revshare.tlog.policy import Policy
 from revshare.verify.bundle import SharedFiles, check_statement, log_ref, read_json, read_signature, statement_names
 from revshare.verify.errors import (
     BundleFormatError,
@@ -62,10 +64,12 @@ from revshare.verify.errors import (
     LeafRootError,
     StatementSignatureError,
     StatementVerifyError,
+    WitnessPolicyError,
 )
 from revshare.verify.figures import first_difference, recompute, scan_plan
 from revshare.verify.log import open_checkpoint
 from revshare.verify.scan import Leaf, Node, check_scans, parse_leaf, push_node, scan_range
+from revshare.verify.witnessed import check_cosigned, describe
 
 __all__ = [
     "BundleFormatError",
@@ -78,6 +82,7 @@ __all__ = [
     "StatementVerdict",
     "StatementVerifyError",
     "Step",
+    "WitnessPolicyError",
     "verify_bundle",
 ]
 
@@ -102,7 +107,7 @@ class StatementVerdict:
 
 
 def _verify_one(directory: Path, name: str, verifier: Verifier | str, shared: SharedFiles,
-                held: Path | None = None) -> StatementVerdict:
+                held: Path | None = None, policy: Policy | None = None) -> StatementVerdict:
     st = layout.statement_file(name)
     statement = read_json(directory / st)
     if not isinstance(statement, dict) or statement.get("type") != "revshare.statement/v1":
@@ -140,7 +145,14 @@ def _verify_one(directory: Path, name: str, verifier: Verifier | str, shared: Sh
         if (cp.size, cp.root_hash.hex()) != (size, named):
             raise CheckpointBindingError(f"{what} is size {cp.size} root {cp.root_hash.hex()}, the statement names "
                                          f"size {size} root {named}", st)
-    steps.append(Step(1, STEPS[1], f"{ref.origin}: size {ref.previous_size} → {ref.size}"))
+    witnessed = ""
+    if policy is not None:
+        try:
+            witnessed = "; " + describe(check_cosigned(shared.note(layout.CHECKPOINT), policy, verifier,
+                                                       origin=ref.origin), policy)
+        except TlogError as exc:
+            raise WitnessPolicyError(f"{layout.CHECKPOINT}: {type(exc).__name__}: {exc}", st) from None
+    steps.append(Step(1, STEPS[1], f"{ref.origin}: size {ref.previous_size} → {ref.size}{witnessed}"))
 
     # (2) The border folds to the previous root; the range's leaves extend it to the current root.
     m, n = ref.previous_size, ref.size
@@ -283,10 +295,11 @@ def _check_previous(directory: Path, name: str, statement: dict[str, Any], ref: 
 
 
 def verify_bundle(directory: str | Path, verifier: Verifier | str,
-                  previous: str | Path | None = None) -> list[StatementVerdict]:
+                  previous: str | Path | None = None, policy: Policy | None = None) -> list[StatementVerdict]:
     """Verify every statement of a bundle directory; raise the first failure's StatementVerifyError.
 
-    `previous`: the licensor's own copy of the previous period's bundle, to hold the host to it.
+    `previous`: the licensor's own copy of the previous period's bundle, to hold the host to it;
+    `policy`: the licensor's witness policy, which the current checkpoint's cosignatures must meet.
     """
     d = Path(directory)
     where = str(d)
@@ -300,7 +313,7 @@ def verify_bundle(directory: str | Path, verifier: Verifier | str,
         try:
             for name in names:
                 where = layout.statement_file(name)
-                verdicts.append(_verify_one(d, name, verifier, shared, held))
+                verdicts.append(_verify_one(d, name, verifier, shared, held, policy))
         finally:
             shared.close()
     except (ArithmeticError, AttributeError, LookupError, OSError, RecursionError, TypeError, ValueError) as exc:
