@@ -37,7 +37,7 @@ def test_the_demo_catalog_passes_gemmas_terms_on_without_asking_acceptance() -> 
     (terms,) = catalog.licence_chain("gemma-3-270m")
     assert (terms.name, terms.url, terms.use_policy_url) == (
         "Gemma Terms of Use", "https://ai.google.dev/gemma/terms", "https://ai.google.dev/gemma/prohibited_use_policy")
-    assert not terms.acceptance_required  # the quick start works as printed (docs/LICENCES.md)
+    assert not terms.acceptance_required  # the quick start works as printed (docs/LICENSING.md)
     # The notice the catalog passes on is the one the repository ships.
     assert catalog.licence_texts("gemma").notice + "\n" == (REPO / "licences" / "gemma" / "NOTICE").read_text()
 

@@ -1,4 +1,4 @@
-"""docs/LICENCES.md as written: its Llama entry is a valid catalog entry, its 403 example is what
+"""docs/LICENSING.md as written: its Llama entry is a valid catalog entry, its 403 example is what
 the gateway answers, and the Gemma notice it points to is the one the repository ships."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from revshare.metering.admission import terms_refusal
 from tests.support.catalogs import catalog_dict
 from tests.support.paths import REPO
 
-DOC = (REPO / "docs" / "LICENCES.md").read_text()
+DOC = (REPO / "docs" / "LICENSING.md").read_text()
 LLAMA_NOTICE = ("Llama 3.3 is licensed under the Llama 3.3 Community License, Copyright © Meta Platforms, Inc. "
                 "All Rights Reserved.")
 

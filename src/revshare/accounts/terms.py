@@ -1,5 +1,5 @@
 """Customers' acceptance of model licence terms: recording one (append-only, audited) and where a
-customer stands with each licence that binds the models it may call (docs/LICENCES.md).
+customer stands with each licence that binds the models it may call (docs/LICENSING.md).
 
     accept(accounts, catalog, customer, licence, version, actor)  -> (Acceptance, recorded?)
     standings(catalog, customer, acceptances, now)                -> [TermsStanding]

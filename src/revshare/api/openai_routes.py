@@ -140,7 +140,7 @@ async def list_models(request: Request, key: Annotated[ApiKey, Depends(require_c
     now = utc_now()
 
     def licences(model_id: str) -> list[dict[str, Any]]:
-        # The terms passed on to the customer (docs/LICENCES.md), as `api.terms_routes.terms_json`
+        # The terms passed on to the customer (docs/LICENSING.md), as `api.terms_routes.terms_json`
         # shows them (that module imports this one), and where the customer stands with each.
         return [{"id": t.id, "name": t.name, "version": t.version, "url": t.url, "use_policy_url": t.use_policy_url,
                  "attribution": t.attribution or None, "acceptance_required": t.acceptance_required,

@@ -194,7 +194,7 @@ SCHEMAS: dict[str, Schema] = {
         {"id": _STR, "object": {"const": "model"}, "created": {"type": "integer"}, "owned_by": _STR,
          "licences": {"type": "array", "items": _ref("ModelLicence"),
                       "description": "the licence terms binding the model, its own first, then its base "
-                                     "model's (docs/LICENCES.md)"}})}}),
+                                     "model's (docs/LICENSING.md)"}})}}),
     "ModelLicence": _MODEL_LICENCE,
     "TermsAcceptance": _object(["object", *_ACCEPTANCE["required"], "recorded"], {
         "object": {"const": "terms.acceptance"}, **_ACCEPTANCE["properties"],

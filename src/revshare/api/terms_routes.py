@@ -1,4 +1,4 @@
-"""Licence terms over HTTP (docs/LICENCES.md): a customer reads the terms that bind the models it
+"""Licence terms over HTTP (docs/LICENSING.md): a customer reads the terms that bind the models it
 may call and accepts them (`/v1/me/terms`); the operator lists acceptances, records one given
 offline, and counts monthly active users per model and licence (`/admin/terms`, and
 `/admin/customers/{name}/terms/{id}/accept`). Every acceptance is audited and append-only; it is

@@ -1,5 +1,5 @@
 """`revshare terms`: the licence terms of the catalog's models, customers' acceptances of them,
-and monthly active users per model and licence (docs/LICENCES.md).
+and monthly active users per model and licence (docs/LICENSING.md).
 
 Thin, over `revshare.accounts.terms` and `revshare.accounts.users`. An acceptance recorded here
 (one given offline, e.g. on a signed order form) is audited as `cli:<user>` via `cli`, is

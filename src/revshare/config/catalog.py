@@ -46,7 +46,7 @@ _URL = r"^https?://[^\s]+$"
 
 
 class LicenceTerms(BaseModel):
-    """The terms of a model's licence that bind the host (docs/LICENCES.md): the agreement and its
+    """The terms of a model's licence that bind the host (docs/LICENSING.md): the agreement and its
     use policy (links, and text files read at load), the attribution and notice to show, whether
     each customer must accept the current version before calling, and user counts to watch.
 
