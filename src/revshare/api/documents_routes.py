@@ -43,9 +43,10 @@ PeriodPath = Annotated[str, Path(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
 NamePath = Annotated[str, Path(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9._-]+$")]
 Kind = Literal["statement", "invoice"]
 _LIST_OK = ok_response("Documents", description="Issued documents, by period and issue order")
-_DOC_OK: dict[int | str, dict[str, Any]] = {200: {"description": "The document as issued (its SHA-256 in `x-revshare-sha256`)",
-                 "content": {"application/json": {"schema": {"type": "object"}}},
-                 "headers": {"x-revshare-sha256": {"schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}}}}
+_DOC_OK: dict[int | str, dict[str, Any]] = {200: {
+    "description": "The document as issued (its SHA-256 in `x-revshare-sha256`)",
+    "content": {"application/json": {"schema": {"type": "object"}}},
+    "headers": {"x-revshare-sha256": {"schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}}}}
 
 
 def _owner(kind: str, body: str) -> str:

@@ -265,8 +265,9 @@ SCHEMAS: dict[str, Schema] = {
     "AuditEvents": _object(["data", "next_after_seq"], {"data": {"type": "array", "items": _object(
         ["seq", "at", "actor", "via", "action", "subject", "customer", "detail"],
         {"seq": {"type": "integer", "minimum": 1}, "at": _INSTANT, "actor": _STR,
-         "via": {"type": "string", "enum": ["api", "console", "cli", "catalog", "serve"]}, "action": _STR, "subject": _STR,
-         "customer": _STR, "detail": _object(["before", "after"], {"before": {}, "after": {}}, closed=True)},
+         "via": {"type": "string", "enum": ["api", "console", "cli", "catalog", "serve"]}, "action": _STR,
+         "subject": _STR, "customer": _STR,
+         "detail": _object(["before", "after"], {"before": {}, "after": {}}, closed=True)},
         closed=True)}, "next_after_seq": _INT}, closed=True),
     "InclusionProof": _object(["log_id", "seq", "index", "size", "leaf", "proof"], {
         "log_id": _STR, "seq": {"type": "integer", "minimum": 1}, "index": _INT, "size": {"type": "integer"},
