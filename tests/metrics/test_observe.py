@@ -1,4 +1,4 @@
-"""The middleware's contract with the serving core, on the one path a gateway rarely takes: the
+"""The edge layer's contract with the serving core, on the one path a gateway rarely takes: the
 HTTP exchange ends before the request's record is made (a stream left suspended when its client
 went away, closed later). Its line and its count then wait for the record, and carry its outcome."""
 
@@ -7,12 +7,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any
 
 import pytest
+from starlette.types import Message, Receive, Scope, Send
 
 from revshare.api import access_log
-from revshare.api.observe import Observe
+from revshare.api.edge import Edge
 from revshare.engines.base import UsageMeter
 from revshare.metering.admission import Ask, admit
 from revshare.metering.bound import Bound
@@ -32,7 +32,7 @@ def test_a_record_made_after_the_exchange_is_logged_and_counted_once_with_its_ou
     metrics = Metrics()
     leases: list[Lease] = []
 
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
         # What the serving core does for a stream: a lease on this request's observation...
         obs = OBSERVATION.get()
         assert obs is not None
@@ -47,14 +47,14 @@ def test_a_record_made_after_the_exchange_is_logged_and_counted_once_with_its_ou
         await send({"type": "http.response.body", "body": b"data: {}\n\n", "more_body": True})
 
     async def exchange() -> None:
-        async def receive() -> dict[str, Any]:
+        async def receive() -> Message:
             return {"type": "http.request", "body": b"", "more_body": False}
 
-        async def send(message: dict[str, Any]) -> None:
+        async def send(message: Message) -> None:
             return None
 
         scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions", "headers": []}
-        await Observe(app, metrics, "json")(scope, receive, send)
+        await Edge(app, metrics, 1 << 20, "json")(scope, receive, send)
 
     asyncio.run(exchange())
     access_log.flush()

@@ -99,3 +99,23 @@ def test_a_series_exists_at_zero_from_its_first_labels_and_a_read_folds_first() 
     # No explicit fold: collecting the registry (a scrape, this read) folds first.
     assert value_of(metrics, "revshare_refusals_total", {"kind": "budget_exceeded"}) == 1
     assert value_of(metrics, "revshare_records_committed_total") == 3
+
+
+def test_a_family_with_labels_refuses_a_value_without_them_at_once() -> None:
+    registry = CollectorRegistry()
+    counter = CounterTally(Counter("c", "c", ["route"], registry=registry))
+    histogram = HistogramTally(Histogram("h", "h", ["route"], buckets=(1,), registry=registry))
+    with pytest.raises(ValueError, match="route"):
+        counter.inc()
+    with pytest.raises(ValueError, match="route"):
+        histogram.observe(0.5)
+    with pytest.raises(ValueError, match="route"):
+        counter.labels()
+    counter.fold()
+    histogram.fold()  # nothing was recorded, nothing breaks the fold
+    assert registry.get_sample_value("h_count", {"route": "x"}) is None
+
+
+def test_labels_hand_back_one_cell_per_series() -> None:
+    counter = CounterTally(Counter("c", "c", ["engine", "kind"], registry=CollectorRegistry()))
+    assert counter.labels("e", "k") is counter.labels(kind="k", engine="e")

@@ -10,10 +10,9 @@ from fastapi import FastAPI
 
 from revshare import __version__
 from revshare.api import admin, console, documents_routes, health_routes, log_routes, openai_routes, usage_routes
-from revshare.api.errors import Unhandled, install_error_handlers
-from revshare.api.limits import BodySizeLimit
+from revshare.api.edge import Edge
+from revshare.api.errors import install_error_handlers
 from revshare.api.metrics_routes import router as metrics_router
-from revshare.api.observe import Observe
 from revshare.api.openapi import finish_openapi
 from revshare.api.terms_routes import router as terms_router
 from revshare.config import Catalog
@@ -70,9 +69,7 @@ def create_app(catalog: Catalog, *, admin_token: str, ledger: Ledger | None = No
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    # Innermost: a bug's 500 is answered here, and the connection stays open.
-    app.add_middleware(Unhandled)
-    app.add_middleware(BodySizeLimit, max_bytes=catalog.server.max_body_bytes)
-    # Outermost (added last): it sees every request, 413s included.
-    app.add_middleware(Observe, metrics=metrics, access_log=catalog.server.access_log)
+    # The one layer of ours: body size, series and access log, a bug's 500 on a kept connection.
+    app.add_middleware(Edge, metrics=metrics, max_body_bytes=catalog.server.max_body_bytes,
+                       access_log=catalog.server.access_log)
     return app

@@ -7,8 +7,8 @@ with a clear message; nothing below the HTTP layer ever turns into a 500 with a 
     EngineError and subclasses   -> ENGINE_ERROR_STATUS by class   (engines translate aiohttp, llama.cpp)
     SQLAlchemyError (foreign)    -> 503 ledger_unavailable, Retry-After: 1
     RequestValidationError       -> 400 naming the parameter OpenAI-style (`messages[0].content`)
-    anything else                -> 500 internal_error, logged, never charged (`Unhandled`: the
-                                    connection stays open)
+    anything else                -> 500 internal_error, logged, never charged (answered by
+                                    `api.edge.Edge`: the connection stays open)
 
 Every message and param is sent as UTF-8 text: a lone surrogate a client wrote is escaped.
 """
@@ -25,15 +25,14 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from revshare.api.protocol import WireError
 from revshare.engines.base import EngineError, EngineRejected, EngineUnavailable
 from revshare.metering.refusal import Refusal, RefusalKind, Refused
 
-__all__ = ["ENGINE_ERROR_STATUS", "ERROR_SCHEMA", "REFUSAL_STATUS", "ApiError", "Unhandled", "engine_error_body",
-           "engine_error_status", "error_body", "error_responses", "install_error_handlers", "param_path",
-           "printable", "refusal_body", "refusal_response"]
+__all__ = ["ENGINE_ERROR_STATUS", "ERROR_SCHEMA", "REFUSAL_STATUS", "ApiError", "engine_error_body",
+           "engine_error_status", "error_body", "error_responses", "install_error_handlers", "internal_error",
+           "param_path", "printable", "refusal_body", "refusal_response"]
 
 log = logging.getLogger("revshare.api")
 
@@ -341,43 +340,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        # Reached only by a bug in a middleware (`Unhandled` answers the app's own): Starlette
+        # Reached only by a bug in a middleware (`api.edge.Edge` answers the app's own): Starlette
         # re-raises after this answer, and the server then drops the connection.
         log.error("unhandled error in a middleware", exc_info=exc)
-        return _internal_error()
+        return internal_error()
 
 
-def _internal_error() -> JSONResponse:
-    # A bug of ours, never the client's fault: say so without leaking internals.
+def internal_error() -> JSONResponse:
+    """The answer to a bug of ours, never the client's fault: said without leaking internals."""
     return error_response(500, "internal error; the request was not charged", "internal_error")
-
-
-class Unhandled:
-    """The last answer for a bug of ours: a logged 500, on a connection kept alive.
-
-    Starlette's own catch-all (`ServerErrorMiddleware`) re-raises once it has answered, and uvicorn
-    then resets the keep-alive connection, so a client's next pooled request fails. Here the
-    exception ends with its answer. A response already started (a stream) cannot be turned into an
-    error: that one is re-raised, and closing the connection is how the client learns of it."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def watched(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, receive, watched)
-        except Exception as exc:
-            if started:
-                raise
-            log.error("unhandled error", exc_info=exc)
-            await _internal_error()(scope, receive, send)

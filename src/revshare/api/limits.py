@@ -1,6 +1,6 @@
-"""Limits on requests: a body's size before any parsing, then a strict JSON parse; a query's shape.
+"""Limits on requests: a strict JSON parse of the body; a query's shape. (The body's size is
+bounded before any parsing, at the edge: `api.edge.Edge`, 413 past `server.max_body_bytes`.)
 
-    BodySizeLimit            ASGI middleware: at most `server.max_body_bytes` are read (413 past it)
     json_body(body, type)    the body as JSON, or an `ApiError` saying what is wrong with it
     single_query_values      a dependency: each query parameter at most once (no route takes a list;
                              `?end=5&end=9` would otherwise be read as its last value, silently)
@@ -21,66 +21,13 @@ import re
 from typing import Any
 
 from starlette.requests import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from revshare.api.errors import ApiError, error_body, param_path
+from revshare.api.errors import ApiError, param_path
 
-__all__ = ["MAX_JSON_DEPTH", "BodySizeLimit", "json_body", "single_query_values"]
+__all__ = ["MAX_JSON_DEPTH", "json_body", "single_query_values"]
 
 MAX_JSON_DEPTH = 64
 _ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
-
-
-class BodySizeLimit:
-    """Reads at most `max_bytes` of a request body; more gets 413 and the app never runs."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
-            await self.app(scope, receive, send)
-            return
-        for name, value in scope.get("headers", ()):
-            if name == b"content-length":
-                try:
-                    declared = int(value)
-                except ValueError:
-                    declared = 0
-                if declared > self.max_bytes:
-                    await self._too_large(send)
-                    return
-        body = bytearray()
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            body += message.get("body", b"")
-            if len(body) > self.max_bytes:
-                await self._too_large(send)
-                return
-            if not message.get("more_body", False):
-                break
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": bytes(body), "more_body": False}
-            return await receive()  # later calls watch for the client going away
-
-        await self.app(scope, replay, send)
-
-    async def _too_large(self, send: Send) -> None:
-        payload = json.dumps(error_body(
-            413, f"the request body is larger than the limit of {self.max_bytes} bytes",
-            "request_too_large")).encode()
-        await send({"type": "http.response.start", "status": 413, "headers": [
-            (b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
-            (b"connection", b"close")]})
-        await send({"type": "http.response.body", "body": payload})
 
 
 def json_body(body: bytes, content_type: str | None) -> Any:
