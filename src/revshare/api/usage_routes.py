@@ -5,7 +5,6 @@ Times are UTC; `as_of_seq` says which records the figures hold (every record up 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -96,12 +95,7 @@ PeriodQuery = Annotated[str | None, Query(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$",
 async def _billing(request: Request, period: str | None, customer: str | None) -> dict[str, Any]:
     gateway = gateway_of(request)
     month = period or format_instant(datetime.now(UTC))[:7]
-    book = {p.version: (p.input_per_million, p.output_per_million) for p in gateway.catalog.prices}
-
-    def unit_prices(version: str) -> tuple[Decimal, Decimal]:
-        return book.get(version, (Decimal(0), Decimal(0)))
-
-    figures, folded = await run_in_threadpool(lambda: invoice_figures(gateway.ledger, month, unit_prices))
+    figures, folded = await run_in_threadpool(invoice_figures, gateway.ledger, month, gateway.catalog.unit_prices)
     return {"object": "billing", "period": month, "timezone": "UTC", "as_of_seq": folded,
             "data": [{"customer": f.customer, "currency": f.currency, "requests": f.requests,
                       "subtotal": str(f.subtotal), "credits": str(f.credits), "total_due": str(f.total_due)}

@@ -10,6 +10,7 @@ import os
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
@@ -218,6 +219,15 @@ class Catalog(BaseModel):
     @cached_property
     def _licence_chains(self) -> dict[str, tuple[LicenceTerms, ...]]:
         return {}
+
+    @cached_property
+    def _unit_prices(self) -> dict[str, tuple[Decimal, Decimal]]:
+        return {p.version: (p.input_per_million, p.output_per_million) for p in self.prices}
+
+    def unit_prices(self, version: str) -> tuple[Decimal, Decimal]:
+        """A price version's (input, output) price per million tokens, as invoices price it;
+        zero for a version the catalog no longer holds."""
+        return self._unit_prices.get(version, (Decimal(0), Decimal(0)))
 
     def model(self, model_id: str) -> ModelConfig | None:
         return self._models_by_id.get(model_id)

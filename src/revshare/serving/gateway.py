@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -161,9 +161,12 @@ async def open_gateway(catalog: Catalog, ledger: Ledger, engines: dict[str, Engi
         log.info("ledger: %s", ledger.safe_url)
         gateway = Gateway(catalog, ledger, writer, running, admin_token, KeyCache(ledger), lease, accounts,
                           directory, metrics=metrics)
-        chores = [asyncio.create_task(_follow_accounts(gateway, catalog.server.accounts_refresh_s),
-                                      name="revshare-accounts"),
-                  asyncio.create_task(_fold_usage(ledger, catalog.server.rollup_interval_s), name="revshare-rollups")]
+        chores = [
+            asyncio.create_task(_every(catalog.server.accounts_refresh_s, gateway.follow_accounts,
+                                       "accounts: cannot read the accounts; serving the last ones read"),
+                                name="revshare-accounts"),
+            asyncio.create_task(_every(catalog.server.rollup_interval_s, lambda: _fold_all(ledger),
+                                       "rollups: cannot fold usage; will retry"), name="revshare-rollups")]
         try:
             yield gateway
         finally:
@@ -181,34 +184,23 @@ async def open_gateway(catalog: Catalog, ledger: Ledger, engines: dict[str, Engi
         ledger.close()
 
 
-async def _follow_accounts(gateway: Gateway, interval_s: float) -> None:
-    """Every `interval_s`, one read of the accounts' version; a change reloads the directory.
-    A database that cannot be read keeps the last directory (and says so once)."""
+async def _every(interval_s: float, chore: Callable[[], Awaitable[object]], failure: str) -> None:
+    """Run `chore` every `interval_s`, off the request path. A failure (the database away: the
+    ledger's own health check reports it) is logged once, with `failure`, until a run succeeds."""
     failing = False
     while True:
         await asyncio.sleep(interval_s)
         try:
-            await gateway.follow_accounts()
-        except Exception as exc:  # the ledger's own health check reports the database
+            await chore()
+        except Exception as exc:
             if not failing:
-                log.warning("accounts: cannot read the accounts (%s); serving the last ones read", type(exc).__name__)
+                log.warning("%s (%s)", failure, type(exc).__name__)
             failing = True
         else:
             failing = False
 
 
-async def _fold_usage(ledger: Ledger, interval_s: float) -> None:
-    """Every `interval_s`, fold the records appended since into the usage rollups (all of them:
-    batch after batch until none is left), off the request path."""
-    failing = False
-    while True:
-        await asyncio.sleep(interval_s)
-        try:
-            while await run_sync(fold_new_records, ledger) == FOLD_BATCH:
-                pass
-        except Exception as exc:  # the database is away: the ledger's health check reports it
-            if not failing:
-                log.warning("rollups: cannot fold usage (%s); will retry", type(exc).__name__)
-            failing = True
-        else:
-            failing = False
+async def _fold_all(ledger: Ledger) -> None:
+    """Fold every record appended since the last fold into the usage rollups, batch after batch."""
+    while await run_sync(fold_new_records, ledger) == FOLD_BATCH:
+        pass

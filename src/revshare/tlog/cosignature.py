@@ -26,7 +26,6 @@ Errors (all NoteError, see revshare.tlog.errors):
 from __future__ import annotations
 
 import base64
-import binascii
 import os
 import stat
 import time
@@ -46,7 +45,7 @@ from revshare.tlog.errors import (
     NoteError,
     UnsupportedKeyTypeError,
 )
-from revshare.tlog.note import Signature, is_valid_name, key_id, parse_note
+from revshare.tlog.note import Signature, decode_key, is_valid_name, key_id, parse_note
 
 __all__ = [
     "ALG_COSIGNATURE_V1",
@@ -122,22 +121,8 @@ def _key_id(name: str, public_key: bytes) -> bytes:
 
 
 def _decode_key(name: str, hex_id: str, b64: str) -> bytes:
-    """Check a cosignature key text's fields; return the raw 32 bytes (public key or seed)."""
-    if not is_valid_name(name):
-        raise MalformedKeyError(f"key name {name!r}: want non-empty, no spaces or '+'")
-    if len(hex_id) != 8 or any(c not in "0123456789abcdef" for c in hex_id.lower()):
-        raise MalformedKeyError(f"key id {hex_id!r}: want 8 hex digits")
-    try:
-        raw = base64.b64decode(b64, validate=True)
-    except (binascii.Error, ValueError):
-        raise MalformedKeyError(f"key {b64!r} is not base64") from None
-    if not raw:
-        raise MalformedKeyError("key is empty")
-    if raw[0] != ALG_COSIGNATURE_V1:
-        raise UnsupportedCosignatureKeyError(raw[0])
-    if len(raw) != 33:
-        raise MalformedKeyError(f"Ed25519 key has {len(raw) - 1} bytes, want 32")
-    return raw[1:]
+    """Check a cosignature key text's fields (type 0x04); return the raw 32 bytes."""
+    return decode_key(name, hex_id, b64, alg=ALG_COSIGNATURE_V1, unsupported=UnsupportedCosignatureKeyError)
 
 
 @dataclass(frozen=True)

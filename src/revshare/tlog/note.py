@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -130,8 +130,11 @@ class Verifier:
         return True
 
 
-def decode_key(name: str, hex_id: str, b64: str) -> bytes:
-    """Check a key text's fields; return the raw 32-byte key (public key or seed)."""
+def decode_key(name: str, hex_id: str, b64: str, *, alg: int = ALG_ED25519,
+               unsupported: Callable[[int], Exception] = UnsupportedKeyTypeError) -> bytes:
+    """Check a key text's fields; return the raw 32-byte key (public key or seed). `alg` is the
+    key type byte it must carry (0x01 a signer's, 0x04 a witness's: `tlog.cosignature`), and
+    `unsupported` the error for another type."""
     if not is_valid_name(name):
         raise MalformedKeyError(f"key name {name!r}: want non-empty, no spaces or '+'")
     if len(hex_id) != 8 or any(c not in "0123456789abcdef" for c in hex_id.lower()):
@@ -142,8 +145,8 @@ def decode_key(name: str, hex_id: str, b64: str) -> bytes:
         raise MalformedKeyError(f"key {b64!r} is not base64") from None
     if not raw:
         raise MalformedKeyError("key is empty")
-    if raw[0] != ALG_ED25519:
-        raise UnsupportedKeyTypeError(raw[0])
+    if raw[0] != alg:
+        raise unsupported(raw[0])
     if len(raw) != 33:
         raise MalformedKeyError(f"Ed25519 key has {len(raw) - 1} bytes, want 32")
     return raw[1:]

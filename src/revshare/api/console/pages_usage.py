@@ -55,12 +55,7 @@ templates.filters["total"] = _total
 
 def _figures(request: Request, month: str) -> tuple[tuple[InvoiceFigures, ...], int]:
     gateway = gateway_of(request)
-    book = {p.version: (p.input_per_million, p.output_per_million) for p in gateway.catalog.prices}
-
-    def unit_prices(version: str) -> tuple[Decimal, Decimal]:
-        return book.get(version, (Decimal(0), Decimal(0)))
-
-    return invoice_figures(gateway.ledger, month, unit_prices)
+    return invoice_figures(gateway.ledger, month, gateway.catalog.unit_prices)
 
 
 @router.get("/overview")
