@@ -113,9 +113,16 @@ def test_the_embedded_engine_stops_when_the_client_leaves(embedded_gateway: Runn
     # End-of-text and end-of-turn forbidden: the model would generate all 1,500 tokens.
     body = {"model": "gemma-3-270m", "messages": [{"role": "user", "content": "Count from 1 to 5000."}],
             "max_tokens": 1500, "logit_bias": {"1": -100, "106": -100}}
+    # The client must leave after the first tokens: on a loaded machine reading the prompt alone can
+    # take longer than a fixed wait, so the wait is scaled by a two-token call of the same prompt.
+    began = time.monotonic()
+    warm = httpx.post(gw.url + "/v1/chat/completions", json={**body, "max_tokens": 2}, headers=headers, timeout=60)
+    assert warm.status_code == 200, warm.text
+    patience = 1.5 + 2 * (time.monotonic() - began)
     before = {r.id for r in gw.ledger.records(customer="acme", limit=10_000)}
     with pytest.raises(httpx.ReadTimeout):
-        httpx.post(gw.url + "/v1/chat/completions", json=body, headers=headers, timeout=httpx.Timeout(10, read=1.5))
+        httpx.post(gw.url + "/v1/chat/completions", json=body, headers=headers,
+                   timeout=httpx.Timeout(10, read=patience))
     left = time.monotonic()
     # The model's one worker is free again: a short request is not queued behind the 1,500 tokens
     # (minutes of work on a CI machine; a 2-token answer takes a second or two there).
