@@ -9,7 +9,6 @@ import json
 import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -19,24 +18,12 @@ from revshare.accounts.users import month_bounds, monthly_users
 from revshare.config import Catalog, parse_catalog
 from revshare.ledger.store import Ledger
 from revshare.records.record import Outcome, UsageRecord
-from tests.support.catalogs import catalog_dict
+from tests.support.licence_catalogs import NOVEMBER, users_catalog
 from tests.support.records import record
 from tests.support.servers import running_gateway
 from tests.support.stub_gateway import to_toml
 
 MODELS = ("gemma-3-270m", "gemma-ft", "gemma-plain", "retired")
-NOVEMBER = datetime(2026, 11, 1, tzinfo=UTC)
-
-
-def users_catalog(thresholds: list[int] | None = None) -> dict[str, Any]:
-    raw = catalog_dict()
-    raw["licences"] = [{"id": "gemma", "name": "Gemma Terms of Use", "version": "1",
-                        "url": "https://ai.google.dev/gemma/terms", "mau_thresholds": thresholds or [4, 100]}]
-    raw["models"][0]["licence"] = "gemma"
-    raw["models"] += [{"id": "gemma-ft", "engine": "local", "base_model": "gemma-3-270m"},
-                      {"id": "gemma-plain", "engine": "local"}]
-    raw["prices"] += [{**raw["prices"][0], "model": m} for m in ("gemma-ft", "gemma-plain")]
-    return raw
 
 
 def usage(n: int, customer: str, key: str, model: str, started: datetime,

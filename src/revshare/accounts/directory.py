@@ -6,6 +6,7 @@ request reads one consistent view without a lock.
     directory.account(name)        -> Account | None    (with its source and suspension)
     directory.key_limit(key_id)    -> KeyLimits | None
     directory.accepted_versions(customer, licence) -> frozenset[str]   (terms it accepted)
+    directory.suspension(customer, model)   -> str | None   (the reason its access to it is suspended)
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ class Directory:
     key_limits: Mapping[str, KeyLimits] = field(default_factory=dict)
     # (customer, licence id) -> the versions of that licence's terms the customer accepted.
     accepted: Mapping[tuple[str, str], frozenset[str]] = field(default_factory=dict)
+    # (customer, model id) -> the reason of the suspension of its access to that model, in force.
+    suspended_models: Mapping[tuple[str, str], str] = field(default_factory=dict)
 
     @classmethod
     def of_catalog(cls, catalog: Catalog, now: datetime) -> Directory:
@@ -73,3 +76,7 @@ class Directory:
     def accepted_versions(self, customer: str, licence: str) -> frozenset[str]:
         """Every version of a licence's terms the customer accepted (a dict lookup, no query)."""
         return self.accepted.get((customer, licence), frozenset())
+
+    def suspension(self, customer: str, model: str) -> str | None:
+        """Why the customer's access to this model is suspended (accounts.model_access), else None."""
+        return self.suspended_models.get((customer, model))

@@ -29,6 +29,7 @@ from revshare.accounts.acceptances import accepted_versions
 from revshare.accounts.directory import Account, Directory
 from revshare.accounts.errors import AccountError, invalid
 from revshare.accounts.schema import accounts_state, audit_events, customers, key_limits
+from revshare.accounts.suspensions import active_suspensions
 from revshare.config import Catalog
 from revshare.config.sections import Customer, KeyLimits, Limits
 from revshare.instants import as_utc
@@ -115,7 +116,8 @@ class Accounts:
             limits = {row.key_id: _key_limits(row._mapping) for row in conn.execute(
                 select(key_limits, api_keys.c.customer).join(api_keys, api_keys.c.key_id == key_limits.c.key_id))}
             accepted = accepted_versions(conn)
-        return Directory(version, accounts, limits, accepted)
+            suspended = {pair: s.reason for pair, s in active_suspensions(conn).items()}
+        return Directory(version, accounts, limits, accepted, suspended)
 
     def account(self, name: str) -> Account | None:
         with self.engine.connect() as conn:

@@ -40,6 +40,7 @@ REFUSAL_STATUS: dict[RefusalKind, int] = {
     RefusalKind.MODEL_NOT_FOUND: 404,
     RefusalKind.MODEL_NOT_ALLOWED: 403,
     RefusalKind.TERMS_NOT_ACCEPTED: 403,
+    RefusalKind.MODEL_ACCESS_SUSPENDED: 403,
     RefusalKind.CONTEXT_LENGTH_EXCEEDED: 400,
     RefusalKind.NO_PRICE: 503,
     RefusalKind.ENGINE_UNAVAILABLE: 503,

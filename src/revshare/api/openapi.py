@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from revshare.api.errors import ERROR_SCHEMA, error_responses
+from revshare.api.openapi_terms import TERMS_SCHEMAS
 from revshare.records.projection import PROJECTION_VERSION
 from revshare.tlog.receipt import RECEIPT_FORMAT
 
@@ -69,7 +70,7 @@ _OPT_STR = {"type": ["string", "null"]}
 _INSTANT = {"type": "string", "format": "date-time"}
 _AMOUNT = {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$", "description": "a decimal amount, as text"}
 _B64 = {"type": "string", "contentEncoding": "base64"}
-_ENDPOINT = {"type": "string", "enum": ["chat.completions", "completions"]}
+_ENDPOINT = {"type": "string", "enum": ["chat.completions", "completions", "embeddings", "responses"]}
 _OUTCOME = {"type": "string", "enum": ["ok", "client_disconnect", "engine_error", "rejected"]}
 
 _USAGE = _object(["prompt_tokens", "completion_tokens", "total_tokens"], {
@@ -104,28 +105,6 @@ _API_KEY = _object(
                 "description": "this key's own limits, on top of its customer's; null: only the customer's"}},
     closed=True, description="An API key (never its secret)")
 
-_TERMS = _object(
-    ["id", "name", "version", "url", "use_policy_url", "attribution", "acceptance_required"],
-    {"id": _STR, "name": _STR, "version": _STR, "url": _STR, "use_policy_url": _OPT_STR,
-     "attribution": {"type": ["string", "null"], "description": "what the host displays, e.g. Built with Llama"},
-     "acceptance_required": _BOOL},
-    description="A licence's terms: the agreement, its use policy and the attribution to show")
-_STANDING = {"type": "string", "enum": ["accepted", "grace", "pending", "not_required"],
-             "description": "accepted (the current version), grace (an earlier one, within the grace period), "
-                            "pending (must accept before calling), not_required"}
-_MODEL_LICENCE = _object([*_TERMS["required"], "status"], {**_TERMS["properties"], "status": _STANDING},
-                         closed=True, description="A licence binding a model, and where this key's customer stands")
-_ACCEPTANCE = _object(
-    ["seq", "customer", "terms_id", "version", "accepted_at", "actor", "via", "note"],
-    {"seq": {"type": "integer", "minimum": 1}, "customer": _STR, "terms_id": _STR, "version": _STR,
-     "accepted_at": _INSTANT, "actor": {"type": "string", "description": "key:<key_id>, admin (<name>) or cli:<login>"},
-     "via": {"type": "string", "enum": ["api", "console", "cli"]}, "note": _STR},
-    closed=True, description="One acceptance of one version of a licence's terms (append-only)")
-_THRESHOLD = _object(["terms_id", "users", "state"], {
-    "terms_id": _STR, "users": {"type": "integer", "minimum": 1},
-    "state": {"type": "string", "enum": ["below", "near", "over"],
-              "description": "over: reached; near: from 80% of it"}}, closed=True)
-
 
 def _response(prefix: str, choice: Schema, description: str) -> Schema:
     return _object(["id", "object", "created", "model", "choices", "usage"], {
@@ -148,12 +127,13 @@ def _chunk(prefix: str, choice: Schema) -> Schema:
 _RECORD = _object(
     ["id", "seq", "customer", "key_id", "model", "licensors", "engine", "endpoint", "stream", "prompt_tokens",
      "completion_tokens", "cached_tokens", "estimated", "outcome", "price_version", "amount", "currency",
-     "error_code", "started_at", "ended_at", "idempotency_key"],
+     "error_code", "started_at", "ended_at", "idempotency_key", "end_user"],
     {"id": _STR, "seq": {"type": ["integer", "null"], "minimum": 1}, "idempotency_key": _OPT_STR,
      "started_at": _INSTANT, "ended_at": _INSTANT, "customer": _STR, "key_id": _STR, "model": _STR,
      "licensors": {"type": "array", "items": _STR}, "engine": _STR, "endpoint": _ENDPOINT, "stream": _BOOL,
      "prompt_tokens": _INT, "completion_tokens": _INT, "cached_tokens": _INT, "estimated": _BOOL,
-     "outcome": _OUTCOME, "price_version": _STR, "amount": _AMOUNT, "currency": _STR, "error_code": _STR},
+     "outcome": _OUTCOME, "price_version": _STR, "amount": _AMOUNT, "currency": _STR, "error_code": _STR,
+     "end_user": {"type": "string", "description": "keyed hash of the request's `user`, \"\" without one"}},
     closed=True, description="A usage record, as the ledger holds it")
 
 _PROJECTION = _object(
@@ -195,35 +175,7 @@ SCHEMAS: dict[str, Schema] = {
          "licences": {"type": "array", "items": _ref("ModelLicence"),
                       "description": "the licence terms binding the model, its own first, then its base "
                                      "model's (docs/LICENSING.md)"}})}}),
-    "ModelLicence": _MODEL_LICENCE,
-    "TermsAcceptance": _object(["object", *_ACCEPTANCE["required"], "recorded"], {
-        "object": {"const": "terms.acceptance"}, **_ACCEPTANCE["properties"],
-        "recorded": {"type": "boolean", "description": "false: this version was already accepted; nothing recorded"}},
-        closed=True, description="A customer's acceptance of one version of a licence's terms"),
-    "TermsAcceptances": _object(["data", "next_after_seq"], {"data": {"type": "array", "items": _ACCEPTANCE},
-                                                             "next_after_seq": _INT}, closed=True),
-    "MyTerms": _object(["object", "data"], {"object": {"const": "list"}, "data": {"type": "array", "items": _object(
-        [*_TERMS["required"], "notice", "effective_from", "grace_days", "grace_until", "status", "models", "accept_url",
-         "acceptances"],
-        {**_TERMS["properties"], "notice": _OPT_STR,
-         "effective_from": {"type": ["string", "null"], "format": "date-time"},
-         "grace_days": _INT, "grace_until": {"type": ["string", "null"], "format": "date-time",
-                                             "description": "while `grace`: until when an earlier version counts"},
-         "status": _STANDING, "models": {"type": "array", "items": _STR}, "accept_url": _STR,
-         "acceptances": {"type": "array", "items": _ACCEPTANCE}}, closed=True)}}, closed=True),
-    "TermsUsers": _object(["object", "month", "start", "end", "counted", "models", "terms", "flagged"], {
-        "object": {"const": "terms.users"}, "month": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"},
-        "start": _INSTANT, "end": _INSTANT,
-        "counted": {"const": "customers", "description": "what thresholds compare: distinct customers"},
-        "models": {"type": "array", "items": _object(
-            ["model", "terms", "customers", "keys", "records", "thresholds"],
-            {"model": _STR, "terms": {"type": "array", "items": _STR}, "customers": _INT, "keys": _INT,
-             "records": _INT, "thresholds": {"type": "array", "items": _THRESHOLD}}, closed=True)},
-        "terms": {"type": "array", "items": _object(
-            ["terms_id", "name", "models", "customers", "keys", "thresholds"],
-            {"terms_id": _STR, "name": _STR, "models": {"type": "array", "items": _STR}, "customers": _INT,
-             "keys": _INT, "thresholds": {"type": "array", "items": _THRESHOLD}}, closed=True)},
-        "flagged": {"type": "array", "items": _THRESHOLD}}, closed=True),
+    **TERMS_SCHEMAS,
     "UsageReport": _object(["object", "granularity", "group_by", "timezone", "start", "end", "as_of_seq", "data"], {
         "object": {"const": "usage"}, "granularity": {"type": "string", "enum": ["hour", "day"]},
         "group_by": {"type": ["string", "null"], "enum": ["model", "customer", "key", "outcome", None]},

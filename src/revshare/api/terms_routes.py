@@ -17,11 +17,15 @@ from starlette.concurrency import run_in_threadpool
 
 from revshare.accounts.acceptances import Acceptance
 from revshare.accounts.errors import AccountError
+from revshare.accounts.live_users import LIVE_RSE
+from revshare.accounts.model_access import REASON_MAX, history, lift, suspend
 from revshare.accounts.store import Accounts, Actor
+from revshare.accounts.suspensions import Suspension
 from revshare.accounts.terms import NOTE_MAX, accept, acceptances, standings
 from revshare.accounts.users import MonthlyUsers, Threshold, monthly_users
 from revshare.api.admin_accounts import ActorHeader
 from revshare.api.auth import gateway_of, require_admin, require_customer
+from revshare.api.end_users import end_users_of
 from revshare.api.errors import ApiError, error_responses
 from revshare.api.limits import single_query_values
 from revshare.api.openai_routes import StrictJsonRoute
@@ -164,18 +168,18 @@ def _threshold_json(t: Threshold) -> dict[str, Any]:
 def users_json(result: MonthlyUsers) -> dict[str, Any]:
     return {
         "object": "terms.users", "month": result.month, "start": format_instant(result.start),
-        "end": format_instant(result.end), "counted": "customers",
-        "models": [{"model": m.model, "terms": list(m.licences), "customers": m.customers, "keys": m.keys,
-                    "records": m.records, "thresholds": [_threshold_json(t) for t in m.thresholds]}
+        "end": format_instant(result.end), "counted": "end_users",
+        "models": [{"model": m.model, "terms": list(m.licences), "end_users": m.end_users, "customers": m.customers,
+                    "keys": m.keys, "records": m.records, "thresholds": [_threshold_json(t) for t in m.thresholds]}
                    for m in result.models],
-        "terms": [{"terms_id": t.licence, "name": t.name, "models": list(t.models), "customers": t.customers,
-                   "keys": t.keys, "thresholds": [_threshold_json(x) for x in t.thresholds]}
+        "terms": [{"terms_id": t.licence, "name": t.name, "models": list(t.models), "end_users": t.end_users,
+                   "customers": t.customers, "keys": t.keys, "thresholds": [_threshold_json(x) for x in t.thresholds]}
                   for t in result.licences],
         "flagged": [_threshold_json(t) for t in result.flagged],
     }
 
 
-@admin_router.get("/terms/users", summary="Monthly active customers and keys per model and licence",
+@admin_router.get("/terms/users", summary="Monthly active end users, customers and keys per model and licence",
                   operation_id="getTermsUsers", response_model=None, openapi_extra=ADMIN,
                   responses={**ok_response("TermsUsers", description="The month's counts, thresholds flagged"),
                              **error_responses(400, 401)})
@@ -189,6 +193,95 @@ async def users(request: Request, month: Annotated[str | None, Query(min_length=
     except ValueError as exc:
         raise ApiError(400, str(exc), code="invalid_value", param="month") from None
     return users_json(result)
+
+
+@admin_router.get("/terms/users/live", summary="This month's end users as this gateway estimates them (HyperLogLog)",
+                  operation_id="getLiveTermsUsers", response_model=None, openapi_extra=ADMIN,
+                  responses={**ok_response("LiveTermsUsers", description="Estimates per model and licence, "
+                                           "thresholds flagged"), **error_responses(401, 503)})
+async def live_users(request: Request) -> dict[str, Any]:
+    end_users = end_users_of(request)
+    if end_users is None:
+        raise ApiError(503, "the live count is not running on this gateway", code="live_users_unavailable")
+    counts = end_users.live.snapshot()
+    thresholds = [_threshold_json(t) for t in counts.thresholds]
+    return {"object": "terms.users.live", "month": counts.month or format_instant(utc_now())[:7],
+            "counted": "end_users", "estimate": "hyperloglog", "relative_standard_error": LIVE_RSE,
+            "models": [{"model": m, "end_users": round(v)} for m, v in sorted(counts.models.items())],
+            "terms": [{"terms_id": t, "end_users": round(v)} for t, v in sorted(counts.licences.items())],
+            "thresholds": thresholds, "flagged": [t for t in thresholds if t["state"] != "below"]}
+
+
+class SuspensionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    reason: Annotated[str, Field(min_length=1, max_length=REASON_MAX,
+                                 description="the use-policy violation, or why the suspension ends")]
+
+
+def suspension_json(s: Suspension) -> dict[str, Any]:
+    return {"object": "model.suspension", "seq": s.seq, "customer": s.customer, "model": s.model,
+            "action": s.action, "at": format_instant(s.at), "actor": s.actor, "via": s.via, "reason": s.reason}
+
+
+_SUSPENSION_STATUS = {"invalid": (400, "invalid_value"), "not_found": (404, "not_found"),
+                      "conflict": (409, "conflict")}
+
+
+async def _suspension(request: Request, name: str, model: str, body: SuspensionIn, actor: str | None,
+                      change: Callable[..., Suspension]) -> JSONResponse:
+    if actor is not None and not actor.isprintable():
+        raise ApiError(400, "the Revshare-Actor header must be printable text", param="Revshare-Actor")
+    who = Actor("admin" if actor is None else f"admin ({actor})", "api")
+    accounts, catalog = _accounts(request), gateway_of(request).catalog
+    try:
+        made = await run_in_threadpool(lambda: change(accounts, catalog, name, model, body.reason, who))
+    except AccountError as exc:
+        status, code = _SUSPENSION_STATUS.get(exc.kind, (400, "invalid_value"))
+        raise ApiError(status, exc.message, code=code, param=exc.param) from None
+    await gateway_of(request).follow_accounts()
+    return JSONResponse(suspension_json(made), status_code=201)
+
+
+ModelId = Annotated[str, Path(min_length=1, max_length=128, description="a catalog model id")]
+CustomerName = Annotated[str, Path(min_length=1, max_length=128)]
+_SUSPEND_RESPONSES = {201: ok_response("ModelSuspension", description="Recorded")[200],
+                      **error_responses(400, 401, 404, 409)}
+
+
+@admin_router.post("/customers/{name}/models/{model}/suspend",
+                   summary="Suspend a customer's access to one model (a use-policy violation)",
+                   operation_id="suspendModelAccess", response_model=None, openapi_extra=ADMIN,
+                   status_code=201, responses=_SUSPEND_RESPONSES)
+async def suspend_access(request: Request, name: CustomerName, model: ModelId, body: SuspensionIn,
+                         actor: ActorHeader = None) -> JSONResponse:
+    return await _suspension(request, name, model, body, actor, suspend)
+
+
+@admin_router.post("/customers/{name}/models/{model}/lift",
+                   summary="Lift the suspension of a customer's access to one model",
+                   operation_id="liftModelAccessSuspension", response_model=None, openapi_extra=ADMIN,
+                   status_code=201, responses=_SUSPEND_RESPONSES)
+async def lift_access(request: Request, name: CustomerName, model: ModelId, body: SuspensionIn,
+                      actor: ActorHeader = None) -> JSONResponse:
+    return await _suspension(request, name, model, body, actor, lift)
+
+
+@admin_router.get("/suspensions", summary="Suspensions of model access and their liftings, oldest first",
+                  operation_id="listModelSuspensions", response_model=None, openapi_extra=ADMIN,
+                  responses={**ok_response("ModelSuspensions", description="In the order recorded"),
+                             **error_responses(401)})
+async def list_suspensions(
+    request: Request,
+    customer: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
+    model: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
+    after_seq: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    accounts = _accounts(request)
+    rows = await run_in_threadpool(lambda: history(accounts, customer=customer, model=model, after_seq=after_seq,
+                                                   limit=limit))
+    return {"data": [suspension_json(s) for s in rows], "next_after_seq": rows[-1].seq if rows else after_seq}
 
 
 router = APIRouter()

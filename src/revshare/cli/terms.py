@@ -1,5 +1,6 @@
 """`revshare terms`: the licence terms of the catalog's models, customers' acceptances of them,
-and monthly active users per model and licence (docs/LICENSING.md).
+and monthly active users per model and licence; suspensions of one customer's access to one
+model (docs/LICENSING.md).
 
 Thin, over `revshare.accounts.terms` and `revshare.accounts.users`. An acceptance recorded here
 (one given offline, e.g. on a signed order form) is audited as `cli:<user>` via `cli`, is
@@ -164,10 +165,11 @@ def _users_lines(result: MonthlyUsers) -> list[dict[str, Any]]:
         return {"terms_id": t.licence, "users": t.users, "state": t.state}
 
     lines = [{"kind": "model", "month": result.month, "model": m.model, "terms": list(m.licences),
-              "customers": m.customers, "keys": m.keys, "records": m.records,
+              "end_users": m.end_users, "customers": m.customers, "keys": m.keys, "records": m.records,
               "thresholds": [threshold(t) for t in m.thresholds]} for m in result.models]
     lines += [{"kind": "terms", "month": result.month, "terms_id": t.licence, "models": list(t.models),
-               "customers": t.customers, "keys": t.keys, "thresholds": [threshold(x) for x in t.thresholds]}
+               "end_users": t.end_users, "customers": t.customers, "keys": t.keys,
+               "thresholds": [threshold(x) for x in t.thresholds]}
               for t in result.licences]
     return lines
 
@@ -178,8 +180,9 @@ def terms_users(
     as_json: JsonOption = False,
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
-    """Count the month's active users per model and per licence: distinct customers and API keys
-    with a usage record of the model, and flag the licences' mau_thresholds near (80%) or over.
+    """Count the month's active users per model and per licence: distinct end users (the request's
+    `user`, else the key), customers and API keys with a usage record of the model, and flag the
+    licences' mau_thresholds (compared with end users) near (80%) or over.
 
     Example: revshare terms users --month 2026-11
     """
@@ -195,15 +198,91 @@ def terms_users(
         for line in _users_lines(result):
             print(json.dumps(line))
         return
-    table = Table("model", "terms", Column("customers", justify="right"), Column("keys", justify="right"),
+    table = Table("model", "terms", Column("end users", justify="right"), Column("customers", justify="right"),
+                  Column("keys", justify="right"),
                   Column("records", justify="right"), Column("flags", overflow="fold"),
                   title=f"active users, {result.month} (UTC)")
     for m in result.models:
-        table.add_row(Text(m.model), Text(" ".join(m.licences)), str(m.customers), str(m.keys), str(m.records),
-                      _flags(m.thresholds))
+        table.add_row(Text(m.model), Text(" ".join(m.licences)), str(m.end_users), str(m.customers), str(m.keys),
+                      str(m.records), _flags(m.thresholds))
     for lic in result.licences:
-        table.add_row(Text(f"(all of {lic.licence})"), Text(lic.licence), str(lic.customers), str(lic.keys), "",
-                      _flags(lic.thresholds))
+        table.add_row(Text(f"(all of {lic.licence})"), Text(lic.licence), str(lic.end_users), str(lic.customers),
+                      str(lic.keys), "", _flags(lic.thresholds))
     out.print(table)
     for flag in result.flagged:
         err.print(f"warning: {flag.licence}: {flag.state} its threshold of {flag.users:,} monthly active users")
+
+
+def _suspension_change(action: str, model: str, customer: str, reason: str, config: Any) -> None:
+    from revshare.accounts.model_access import lift, suspend
+
+    catalog = catalog_or_exit(config)
+    accounts = accounts_or_exit(catalog)
+    if accounts.account(customer) is None:
+        unknown_customer(customer, catalog, accounts.load())
+    try:
+        made = (suspend if action == "suspend" else lift)(accounts, catalog, customer, model, reason, cli_actor())
+    except AccountError as exc:
+        if exc.param == "reason":
+            fail(f"--reason (reason): {exc.message}")
+        if exc.param == "model":
+            fail(f"MODEL: {exc.message}")
+        refuse(exc, catalog)
+    done = "suspended" if action == "suspend" else "restored (suspension lifted)"
+    say(f"recorded: customer {customer!r}'s access to {model!r} {done} (seq {made.seq}); in force on every "
+        "gateway within server.accounts_refresh_s")
+
+
+Reason = Annotated[str, typer.Option(help="The use-policy violation, or why the suspension ends.")]
+
+
+@terms_app.command("suspend")
+def terms_suspend(
+    model: Annotated[str, typer.Argument(help="The catalog model id: that model only.")],
+    customer: Annotated[str, typer.Option(help="The customer whose access is suspended.")],
+    reason: Reason,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Suspend a customer's access to one model for a use-policy violation: its keys get 403
+    model_access_suspended on that model until it is lifted. Append-only and audited.
+
+    Example: revshare terms suspend llama-3.3-70b-instruct --customer acme --reason "licensor report 2026-7"
+    """
+    _suspension_change("suspend", model, customer, reason, config)
+
+
+@terms_app.command("lift")
+def terms_lift(
+    model: Annotated[str, typer.Argument(help="The catalog model id.")],
+    customer: Annotated[str, typer.Option(help="The customer whose access is restored.")],
+    reason: Reason,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Lift the suspension of a customer's access to one model (a row of its own: nothing is erased).
+
+    Example: revshare terms lift llama-3.3-70b-instruct --customer acme --reason "remediated, ticket 88"
+    """
+    _suspension_change("lift", model, customer, reason, config)
+
+
+@terms_app.command("suspensions")
+def terms_suspensions(
+    customer: Annotated[str | None, typer.Option(help="Only this customer's.")] = None,
+    model: Annotated[str | None, typer.Option(help="Only this model's.")] = None,
+    as_json: JsonOption = False,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """List suspensions of model access and their liftings, oldest first.
+
+    Example: revshare terms suspensions --customer acme
+    """
+    from revshare.accounts.model_access import history
+
+    for s in history(accounts_or_exit(catalog_or_exit(config)), customer=customer, model=model):
+        line = {"seq": s.seq, "customer": s.customer, "model": s.model, "action": s.action,
+                "at": format_instant(s.at), "actor": s.actor, "via": s.via, "reason": s.reason}
+        if as_json:
+            print(json.dumps(line))
+        else:
+            say(shown(f"{s.seq} {line['at']} {s.action} {s.customer} / {s.model}, by {s.actor} via {s.via}: "
+                      f"{s.reason}"))

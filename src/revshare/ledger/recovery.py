@@ -123,7 +123,7 @@ def _record(row: Any, request: dict[str, Any]) -> UsageRecord:
         prompt_tokens=0, completion_tokens=0, amount=Decimal("0E-12"), currency=request["currency"],
         price_version=request["price_version"], licensors=tuple(request["licensors"]),
         stream=bool(request["stream"]), idempotency_key=request.get("idempotency_key"),
-        error_code=INTERRUPTED,
+        error_code=INTERRUPTED, end_user=request.get("end_user", ""),
     )
 
 

@@ -2,7 +2,8 @@
 
     admit(catalog, engines, ask, customers=directory) -> Admitted | Refusal
 
-The checks, in order: the model exists, the customer may use it, the customer accepted the terms
+The checks, in order: the model exists, the customer may use it, its access to that model is not
+suspended (`Suspensions`: accounts.model_access), the customer accepted the terms
 of each licence that binds the model and asks for acceptance (`LicenceTerms.allows`: the current
 version, or an earlier one within its grace period; read from the directory, no query), max_tokens
 is within the model's limit (its `max_tokens_limit`, else its context), a price is in force, its
@@ -27,13 +28,20 @@ from revshare.instants import format_instant, utc_now
 from revshare.metering.meter import Admitted
 from revshare.metering.refusal import Refusal, RefusalKind
 
-__all__ = ["Acceptances", "Ask", "Customers", "admit", "terms_refusal"]
+__all__ = ["Acceptances", "Ask", "Customers", "Suspensions", "admit", "terms_refusal"]
 
 
 class Customers(Protocol):
     """Where customers are looked up: the gateway's accounts directory, or a catalog alone."""
 
     def customer(self, name: str) -> Customer | None: ...
+
+
+@runtime_checkable
+class Suspensions(Protocol):
+    """Where suspensions of one customer's access to one model are looked up: the directory."""
+
+    def suspension(self, customer: str, model: str) -> str | None: ...
 
 
 @runtime_checkable
@@ -55,6 +63,7 @@ class Ask:
     stream: bool
     max_tokens: int | None = None
     idempotency_key: str | None = None
+    end_user: str = ""  # the keyed hash of the request's `user` (accounts.end_users), never the field
 
 
 def admit(catalog: Catalog, engines: Container[str], ask: Ask, now: datetime | None = None, *,
@@ -69,6 +78,12 @@ def admit(catalog: Catalog, engines: Container[str], ask: Ask, now: datetime | N
     customer = (customers or catalog).customer(ask.customer)
     if customer is None or not customer.may_use(model.id):
         return Refusal(RefusalKind.MODEL_NOT_ALLOWED, f"this key may not use the model {model.id!r}", param="model")
+    reason = customers.suspension(ask.customer, model.id) if isinstance(customers, Suspensions) else None
+    if reason is not None:
+        return Refusal(RefusalKind.MODEL_ACCESS_SUSPENDED,
+                       f"the customer {ask.customer!r}'s access to the model {model.id!r} is suspended for a "
+                       f"violation of its use policy ({reason}); other models are not affected; ask the host to "
+                       "lift it", param="model")
     for terms in catalog.licence_chain(model.id):
         if terms.acceptance_required:
             accepted = customers.accepted_versions(ask.customer, terms.id) if isinstance(
@@ -85,6 +100,7 @@ def admit(catalog: Catalog, engines: Container[str], ask: Ask, now: datetime | N
     return Admitted(
         customer=ask.customer, key_id=ask.key_id, model=model, licensors=catalog.licensor_chain(model.id),
         price=price, endpoint=ask.endpoint, stream=ask.stream, idempotency_key=ask.idempotency_key,
+        end_user=ask.end_user,
     )
 
 

@@ -16,6 +16,7 @@ class RefusalKind(StrEnum):
     MODEL_NOT_FOUND = "model_not_found"
     MODEL_NOT_ALLOWED = "model_not_allowed"
     TERMS_NOT_ACCEPTED = "terms_not_accepted"  # the model's licence terms wait for the customer's acceptance
+    MODEL_ACCESS_SUSPENDED = "model_access_suspended"  # the operator suspended it (a use-policy violation)
     CONTEXT_LENGTH_EXCEEDED = "context_length_exceeded"
     NO_PRICE = "no_price"
     ENGINE_UNAVAILABLE = "engine_unavailable"

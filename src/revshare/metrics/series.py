@@ -10,6 +10,8 @@
     revshare_engine_queue_wait_seconds                  engine
     revshare_engine_queue_depth                         engine
     revshare_engine_errors_total                        engine, kind
+    revshare_engine_retries_total                       engine
+    revshare_engine_healthy                             engine
     revshare_records_committed_total
     revshare_ledger_commit_seconds
     revshare_ledger_commit_batch_size
@@ -22,6 +24,9 @@
     revshare_log_checkpoint_age_seconds                 log
     revshare_log_checkpoint_interval_seconds
     revshare_log_audit_failures_total                   log
+    revshare_model_end_users_estimate                   model
+    revshare_licence_end_users_estimate                 licence
+    revshare_licence_users_threshold                    licence, users
 
 Each gateway builds its own `Metrics` (its own registry), so two gateways in one process (tests,
 benchmarks) never share counts. The request path records into tallies (`tally.py`: a plain
@@ -129,6 +134,9 @@ class Metrics:
         self.engine_errors = CounterTally(Counter(
             "revshare_engine_errors", "Engine failures by kind (rejected, unavailable, error)",
             ["engine", "kind"], registry=r))
+        self.engine_retries = CounterTally(Counter(
+            "revshare_engine_retries", "Requests a routed model moved off this engine (it failed before the first "
+            "byte) to try another", ["engine"], registry=r))
         self.records_committed = CounterTally(Counter(
             "revshare_records_committed", "Usage records committed to the ledger", registry=r))
         self.commit_seconds = HistogramTally(Histogram(
@@ -150,12 +158,20 @@ class Metrics:
         self.state = _StateCollector()
         for name, documentation, labels in (
             ("revshare_engine_queue_depth", "Embedded engines: requests waiting for or holding the model", ("engine",)),
+            ("revshare_engine_healthy", "Routed engines: 1 while the engine takes requests, 0 while it is out",
+             ("engine",)),
             ("revshare_ledger_backlog", "Records and intents queued for the group-commit writer", ()),
             ("revshare_ledger_intents_outstanding", "Requests that hold an intent and have no record yet", ()),
             ("revshare_log_size", "Leaves in each verifiable log", ("log",)),
             ("revshare_log_pending_records", "Committed records not yet integrated into the logs", ("log",)),
             ("revshare_log_checkpoint_age_seconds", "Seconds since each log's last signed checkpoint", ("log",)),
             ("revshare_log_checkpoint_interval_seconds", "How often the logs are meant to be signed", ()),
+            ("revshare_model_end_users_estimate", "This month's distinct end users per model on this gateway "
+             "(HyperLogLog estimate; exact: GET /admin/terms/users)", ("model",)),
+            ("revshare_licence_end_users_estimate", "This month's distinct end users per licence on this gateway "
+             "(HyperLogLog estimate)", ("licence",)),
+            ("revshare_licence_users_threshold", "Each licence threshold of monthly active users as this gateway "
+             "estimates it: 0 below, 1 near (from 80%), 2 over", ("licence", "users")),
         ):
             self.state.declare(name, documentation, labels)
         r.register(self.state)

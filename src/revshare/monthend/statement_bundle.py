@@ -21,7 +21,8 @@ iff it was appended before the cut-off. The bundle (docs/VERIFY.md) holds what a
 to recompute it all with the current bundle alone: the statement and its signature, the
 previous statement (authenticated by the chain hash), both checkpoints, the consistency proof,
 the left border of the previous tree, the range's leaves, the carried leaves with inclusion
-proofs, the terms and the host key.
+proofs, the terms and the host key; and the licence-terms acceptance history (acceptances.json,
+signed: `monthend.acceptance_history`).
 
 Both checkpoints are written with the witnesses' cosignatures the host holds for them (more
 signature lines of the signed note, which a verifier without a witness policy skips). When the
@@ -49,12 +50,14 @@ from revshare.logstore.integrator import checkpoints_at_seq, integrate
 from revshare.logstore.schema import tlog_checkpoints, tlog_leaves
 from revshare.logstore.tree_store import SqlTreeStore
 from revshare.logstore.witness_client import submit_now
+from revshare.monthend.acceptance_history import acceptance_history
 from revshare.monthend.credits import credits_for
 from revshare.monthend.periods import ClosedPeriod, SettlementLedgerError, closed_period
 from revshare.monthend.settle_run import issued_documents, settle_period, signature_doc
 from revshare.records.projection import customer_pseudonym, key_pseudonym
 from revshare.settlement import LeafSet, LogRef, Period, window_for
 from revshare.settlement.adjustments import Credit, CreditPiece
+from revshare.settlement.bundle_acceptances import ACCEPTANCES, ACCEPTANCES_SIG
 from revshare.settlement.bundle_layout import (
     BORDER,
     BUNDLE_FILES,
@@ -232,6 +235,9 @@ def export_bundle(
     terms = _terms(catalog, licensor, leaves, credits_for(ledger, closed), pieces, ident.secret)
     _write(out / TERMS, rfc8785.dumps(terms.to_json()) + b"\n", written)
     _write(out / HOST_KEY, ident.key.verifier_text() + "\n", written)
+    history = acceptance_history(ledger, catalog, licensor, closed, ident.secret).to_json()
+    _write(out / ACCEPTANCES, rfc8785.dumps(history) + b"\n", written)
+    _write(out / ACCEPTANCES_SIG, signature_doc(history, ACCEPTANCES.removesuffix(".json"), ident.key), written)
     for name, body, text in statements:
         _write(out / statement_file(name), text + "\n", written)
         _write(out / signature_file(name), signature_doc(body, name, ident.key), written)

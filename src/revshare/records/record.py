@@ -43,7 +43,8 @@ class UsageRecord:
       customer: the customer's catalog name; key_id: the public id of the API key used.
       model: the catalog model id that answered; licensors: its licensor chain, by lineage.
       engine: the engine id from the catalog.
-      endpoint: "chat.completions" or "completions"; stream: whether it was streamed.
+      endpoint: "chat.completions", "completions", "embeddings" or "responses"; stream: whether it was
+        streamed.
       prompt_tokens, completion_tokens, cached_tokens: as counted by the engine.
       estimated: True when the engine gave no usage and revshare counted with a tokenizer.
       outcome: how the request ended.
@@ -51,6 +52,8 @@ class UsageRecord:
       amount: Decimal at 12 places; zero when the outcome is not charged.
       currency: ISO 4217 code of the amount.
       error_code: short machine code for a failed request, else "".
+      end_user: the keyed hash of the request's `user` field (never the field itself), "" when it
+        had none; not in the log leaf (docs/LICENSING.md, "End users").
     """
 
     id: str
@@ -73,6 +76,7 @@ class UsageRecord:
     stream: bool = False
     idempotency_key: str | None = None
     error_code: str = ""
+    end_user: str = ""
     seq: int | None = field(default=None)
 
     @property
@@ -103,6 +107,7 @@ class UsageRecord:
             "amount": money_str(self.amount),
             "currency": self.currency,
             "error_code": self.error_code,
+            "end_user": self.end_user,
         }
 
     @classmethod
@@ -129,4 +134,5 @@ class UsageRecord:
             amount=D(data["amount"]),
             currency=data["currency"],
             error_code=data.get("error_code", ""),
+            end_user=data.get("end_user", ""),
         )

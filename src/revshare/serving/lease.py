@@ -5,11 +5,11 @@
 Admission first (`metering.admission`: a value, raised here as `Refused`), then the bound on what
 the request may use (`metering.bound`).
 
-Rate limits are taken first (in this process), then the intent goes into the next group commit:
-the budget reservation of the request's most cost, the idempotency claim, and the row a crash
-leaves behind. A ledger that cannot be written refuses the request here (fail closed), before the
-engine sees anything. `Lease.finish` turns the run's tokens into the record and what its
-transaction settles.
+Rate limits are taken first (in this process, or in Redis shared by every replica), then the
+intent goes into the next group commit: the budget reservation of the request's most cost, the
+idempotency claim, and the row a crash leaves behind. A ledger that cannot be written refuses
+the request here (fail closed), before the engine sees anything. `Lease.finish` turns the run's
+tokens into the record and what its transaction settles.
 
 Each request has an `Observation` (what the access log and the HTTP series need: who, which
 model, the record's id and outcome, tokens, first-chunk time). The API's middleware puts one in
@@ -148,12 +148,12 @@ def _subjects(gateway: Gateway, admitted: Admitted) -> list[tuple[str, Limits]]:
     return subjects
 
 
-def _take_limits(gateway: Gateway, subjects: list[tuple[str, Limits]], tokens: int) -> Ticket | None:
+async def _take_limits(gateway: Gateway, subjects: list[tuple[str, Limits]], tokens: int) -> Ticket | None:
     limited = [(name, limits) for name, limits in subjects if limits.limited]
     if not limited:
         return None
     try:
-        return gateway.limiter.acquire(limited, tokens)
+        return await gateway.limiter.take(limited, tokens)
     except LimitExceeded as exc:
         raise gateway.refuse(Refusal(RefusalKind.RATE_LIMITED, exc.message, retry_after=exc.retry_after)) from None
 
@@ -174,7 +174,7 @@ async def lease_request(gateway: Gateway, ask: Ask, body: Any, body_digest: str 
 async def open_lease(gateway: Gateway, admitted: Admitted, bound: Bound, body_digest: str | None) -> Lease:
     """Rate limits, then the durable intent (budget reservation, idempotency claim)."""
     subjects = _subjects(gateway, admitted)
-    ticket = _take_limits(gateway, subjects, bound.tokens)
+    ticket = await _take_limits(gateway, subjects, bound.tokens)
     budgets = tuple(
         BudgetRow(name, budget_period(limits.budget_period), to_units(limits.budget))
         for name, limits in subjects if limits.budget is not None
@@ -237,4 +237,5 @@ def _observation(admitted: Admitted) -> Observation:
 def _request_json(a: Admitted) -> dict[str, Any]:
     return {"customer": a.customer, "key_id": a.key_id, "model": a.model.id, "engine": a.model.engine,
             "endpoint": a.endpoint, "stream": a.stream, "price_version": a.price.version,
-            "currency": a.price.currency, "licensors": list(a.licensors), "idempotency_key": a.idempotency_key}
+            "currency": a.price.currency, "licensors": list(a.licensors), "idempotency_key": a.idempotency_key,
+            "end_user": a.end_user}

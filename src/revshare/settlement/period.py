@@ -40,10 +40,13 @@ class Period:
     def __post_init__(self) -> None:
         if not 1 <= self.month <= 12:
             raise ValueError(f"month must be 1..12, got {self.month}")
+        # The month after must exist too (`end`): years 0 and 9999 are not periods.
+        if not 1 <= self.year <= 9998:
+            raise ValueError(f"year must be 0001..9998, got {self.year:04d}")
 
     @classmethod
     def parse(cls, text: str) -> Period:
-        match = re.fullmatch(r"(\d{4})-(\d{2})", text.strip())
+        match = re.fullmatch(r"([0-9]{4})-([0-9]{2})", text.strip())
         if not match:
             raise ValueError(f"a period is written YYYY-MM, got {text!r}")
         return cls(int(match.group(1)), int(match.group(2)))

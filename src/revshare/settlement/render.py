@@ -67,14 +67,15 @@ def invoice_json(invoice: Invoice) -> bytes:
 STATEMENT_COLUMNS = (
     "licensor", "contract", "period", "currency", "section", "item", "value", "segment", "date", "kind", "ref",
     "reason", "model", "direction", "lower", "upper", "rate", "requests", "tokens", "excluded_tokens", "gross",
-    "amount", "excluded", "basis", "share",
+    "amount", "excluded", "basis", "share", "end_users", "customers", "keys",
 )
 INVOICE_COLUMNS = (
     "customer", "period", "currency", "section", "item", "value", "model", "direction", "price_version", "late",
     "requests", "tokens", "unit_price_per_million", "id", "kind", "date", "reason", "amount",
 )
 _NUMERIC = frozenset({"segment", "requests", "tokens", "excluded_tokens", "rate", "lower", "upper", "gross",
-                      "amount", "excluded", "basis", "share", "unit_price_per_million"})
+                      "amount", "excluded", "basis", "share", "unit_price_per_million", "end_users", "customers",
+                      "keys"})
 _STATEMENT_HEADER = ("host", "licensor_name", "number", "previous_hash", "period_start", "period_end", "cutoff",
                      "closed_early")
 _INVOICE_HEADER = ("host", "number", "period_start", "period_end", "cutoff", "closed_early")
@@ -111,6 +112,11 @@ def statement_csv(statement: Statement) -> bytes:
     for section, key in (("line", "lines"), ("adjustment", "adjustments"), ("tier", "tiers")):
         rows += [{**ident, "section": section, **item} for item in doc[key]]
     rows += [{**ident, "section": "total", "item": k, "value": v} for k, v in doc["totals"].items()]
+    if "users" in doc:  # monthly active users: per model, then over all the contract's models
+        users = doc["users"]
+        rows += [{**ident, "section": "users", **m} for m in users["models"]]
+        totals = {k: users[k] for k in ("end_users", "customers", "keys")}
+        rows += [{**ident, "section": "users", "item": "all", **totals}]
     return _table(STATEMENT_COLUMNS, rows)
 
 

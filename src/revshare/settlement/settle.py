@@ -33,6 +33,7 @@ from revshare.settlement.share import contract_earnings
 from revshare.settlement.state import SettlementState, next_state
 from revshare.settlement.statement import Statement, StatementTotals
 from revshare.settlement.terms import ContractConfig, LicensorConfig, ModelLike, lineage_of
+from revshare.settlement.users import Sighting, users_of
 
 __all__ = ["CatalogLike", "HostSummary", "SettlementResult", "settle"]
 
@@ -112,12 +113,16 @@ def settle(
     prior: SettlementState | None = None,
     credits: Iterable[Credit] = (),
     allocated: Iterable[CreditPiece] | None = None,
+    users: Iterable[Sighting] | None = None,
 ) -> SettlementResult:
     """Settle one period; see the module docstring for the steps.
 
     `allocated`, when given, replaces step (2): the credits' pieces as the host allocated them
     (a licensor's verifier sees only its own models' usage, not what the allocation spans).
+    `users`, when given: the period's distinct (model, customer, key, end user), counted on each
+    statement for the models its contract covers (`settlement.users`); None: statements without.
     """
+    sightings = None if users is None else tuple(users)
     prior = prior or SettlementState()
     _check_window(window, catalog.contracts)
     period = window.period
@@ -193,6 +198,7 @@ def settle(
             previous_hash=carried.last_hash if carried else None,
             segments=earnings.segments, lines=earnings.lines, adjustments=earnings.adjustments,
             tiers=earnings.tiers, totals=totals, cutoff=window.closed_at,
+            users=None if sightings is None else users_of(versions, sightings, lineage),
         ))
     # (4) invoices
     invoices = build_invoices(catalog.server.host_name, period.label, period.start, period.end, cells,

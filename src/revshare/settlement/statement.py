@@ -21,6 +21,7 @@ from typing import Any
 from revshare.instants import format_instant
 from revshare.money import money_str
 from revshare.settlement.rounding import amount_text, places_of
+from revshare.settlement.users import ActiveUsers
 
 __all__ = [
     "EMPTY_SHA256",
@@ -287,6 +288,8 @@ class Statement:
       log: the checkpoint covering the period; None until the verifiable log fills it in.
       cutoff: the close's cut-off (`Window.closed_at`): the records appended before it are this
         close's; None when settled without a close. `closed_early`: it came before the month ended.
+      users: the period's active users of the contract's models (`settlement.users`); None when
+        settled without them (then its JSON has no `users`, as statements issued before them).
     """
 
     host: str
@@ -306,6 +309,7 @@ class Statement:
     totals: StatementTotals
     log: LogRef | None = None
     cutoff: datetime | None = None
+    users: ActiveUsers | None = None
 
     @property
     def closed_early(self) -> bool:
@@ -327,4 +331,5 @@ class Statement:
             "adjustments": [a.to_json(places) for a in self.adjustments],
             "tiers": [t.to_json(places) for t in self.tiers],
             "totals": self.totals.to_json(places),
+            **({} if self.users is None else {"users": self.users.to_json()}),
         }

@@ -21,6 +21,7 @@ from revshare.instants import parse_instant
 from revshare.settlement import LogRef, Period, UsageAggregate, Window, settle, sort_aggregates
 from revshare.settlement.bundle_terms import StatementTerms
 from revshare.settlement.state import ContractState, SettlementState
+from revshare.settlement.users import ActiveUsers
 from revshare.verify.errors import FigureMismatchError
 from revshare.verify.scan import Leaf, Plan, Sums, accumulate
 
@@ -86,6 +87,11 @@ def recompute(statement: dict[str, Any], ref: LogRef, settled: Sequence[Leaf], p
     if not mine:
         raise FigureMismatchError(f"the terms give no statement for contract {statement['contract']!r}", st)
     got = mine[0].to_json()
+    if "users" in statement:  # the host's count: the leaves carry no end user (docs/LICENSING.md)
+        try:
+            got["users"] = ActiveUsers.from_json(statement["users"]).to_json()
+        except ValueError as exc:
+            raise FigureMismatchError(f"the statement's {exc}", st) from None
     customers, keys = terms.names()
     for seg in got["segments"]:
         seg["exempt_customers"] = [customers.get(c, c) for c in seg["exempt_customers"]]

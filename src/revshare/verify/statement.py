@@ -35,12 +35,13 @@ is a verdict or a StatementVerifyError of one line, never another exception. Imp
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from revshare.settlement import LeafSet, LogRef, Period
 from revshare.settlement import bundle_layout as layout
+from revshare.settlement.bundle_acceptances import ACCEPTANCES, AcceptanceHistory
 from revshare.settlement.render import statement_hash
 from revshare.tlog import (
     EMPTY_ROOT,
@@ -54,6 +55,7 @@ from revshare.tlog import (
 from revshare.tlog.compact import fold, perfect_tiles
 from revshare.tlog.note import Verifier
 from revshare.tlog.policy import Policy
+from revshare.verify.acceptances import check_acceptances
 from revshare.verify.bundle import SharedFiles, check_statement, log_ref, read_json, read_signature, statement_names
 from revshare.verify.errors import (
     BundleFormatError,
@@ -104,6 +106,7 @@ class StatementVerdict:
     name: str
     statement: dict[str, Any]
     steps: tuple[Step, ...]
+    acceptances: AcceptanceHistory | None = None  # the bundle's acceptance history, signed (acceptances.json)
 
 
 def _verify_one(directory: Path, name: str, verifier: Verifier | str, shared: SharedFiles,
@@ -316,6 +319,10 @@ def verify_bundle(directory: str | Path, verifier: Verifier | str,
                 verdicts.append(_verify_one(d, name, verifier, shared, held, policy))
         finally:
             shared.close()
+        where = ACCEPTANCES
+        first = verdicts[0].statement
+        history = check_acceptances(d, verifier, str(first["licensor"]), str(first["period"]))
+        verdicts = [replace(v, acceptances=history) for v in verdicts]
     except (ArithmeticError, AttributeError, LookupError, OSError, RecursionError, TypeError, ValueError) as exc:
         # What the checks did not foresee in a file (a value of another type deep in a signed
         # statement or the terms, a directory that cannot be listed) fails, in one line.

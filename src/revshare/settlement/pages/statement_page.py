@@ -177,6 +177,22 @@ def _tiers_section(doc: Mapping[str, Any]) -> str:
     return "<h2>Tier breakdown</h2>\n" + table(head, "".join(body), foot) + note
 
 
+def _users_section(doc: Mapping[str, Any]) -> str:
+    """The period's monthly active users of the contract's models ("" for a statement without them)."""
+    users = doc.get("users")
+    if users is None:
+        return ""
+    head: list[Cell] = [("Model", False), ("End users", True), ("Customers", True), ("API keys", True)]
+    body = "".join(row([(f"<code>{escape(m['model'])}</code>", False), (count_html(m["end_users"]), True),
+                        (count_html(m["customers"]), True), (count_html(m["keys"]), True)]) for m in users["models"])
+    foot: list[Cell] = [("All models (each user once)", False), (count_html(users["end_users"]), True),
+                        (count_html(users["customers"]), True), (count_html(users["keys"]), True)]
+    note = ('<p class="note">Distinct users with at least one request of the model that started in the period and '
+            "was recorded before the close, whatever its outcome. An end user is the request's <code>user</code> "
+            "field, kept only as a keyed hash, else the API key.</p>\n")
+    return "<h2>Monthly active users</h2>\n" + table(head, body, foot) + note
+
+
 def _adjustments_section(doc: Mapping[str, Any]) -> str:
     """Dated adjustments: late usage, credits, refunds and discounts."""
     cur = doc["currency"]
@@ -294,7 +310,7 @@ def statement_page(doc: Mapping[str, Any]) -> bytes:
              f"line to {minor_unit(cur)} decimal places (half to even); the lines add up to the totals.</p>\n")
     body = (top + parties + intro + close_note(doc, "statement") + _summary_section(doc, recoupable)
             + terms_section(doc, recoupable) + _lines_section(doc) + _tiers_section(doc) + _adjustments_section(doc)
-            + _log_section(doc)
+            + _users_section(doc) + _log_section(doc)
             + source_footer("statement"))
     title = f"Statement {doc['number']} · {doc['contract']} · {doc['period']} · {doc['licensor_name']}"
     return page(title, body)
