@@ -14,6 +14,11 @@ Options (--options), each on the same rows, reported as ratios against sqlite-on
   postgres-one     one GROUP BY on PostgreSQL (hash aggregate)
   postgres-daily   `read_aggregates` on PostgreSQL
   duckdb           one GROUP BY in DuckDB over a copy of the rows (if duckdb is installed)
+  columnar         what `revshare settle` runs by default: the analytics store (revshare.analytics), fed
+                   from the SQLite ledger by the real feeder (its ingest rate and the store's bytes
+                   per record are reported), then summed with its portable SQL (`columnar_aggregate_sql`)
+  columnar-generated the same read, on a store generated in DuckDB from the same rows (no SQLite
+                   ledger and no feed: the settle figure at scales where feeding would take minutes)
 
 DuckDB cannot read the SQLite file here (its sqlite extension is downloaded on first use and
 the machine is offline), so the same rows are generated into a DuckDB file and the same
@@ -88,12 +93,13 @@ def _row_select(rows: int, ts: str, idiv: str) -> str:
                f"ELSE ({model}) || '@2025-01-01T00:00:00Z' END")
     stamp = ts.format(epoch=epoch)
     return (
-        f"SELECT x AS seq, 'rec_' || x AS id, NULL AS idempotency_key, {stamp} AS started_at, {stamp} AS ended_at, "
+        f"SELECT x + 1 AS seq, 'rec_' || x AS id, NULL AS idempotency_key, {stamp} AS started_at, {stamp} AS ended_at, "
         f"'cust-' || ((x * 7) % 50) AS customer, 'key-' || ((x * 13) % 200) AS key_id, {model} AS model, "
         "'' AS licensors, 'vllm' AS engine, 'chat.completions' AS endpoint, 0 AS stream, "
         "((x * 7919) % 4000) + 1 AS prompt_tokens, (x * 104729) % 1000 AS completion_tokens, 0 AS cached_tokens, "
         "0 AS estimated, CASE WHEN x % 53 = 0 THEN 'engine_error' ELSE 'ok' END AS outcome, "
-        f"{version} AS price_version, '0' AS amount, 'USD' AS currency, '' AS error_code, {stamp} AS appended_at"
+        f"{version} AS price_version, '0' AS amount, 'USD' AS currency, '' AS error_code, {stamp} AS appended_at, "
+        "'' AS end_user"
     )
 
 
@@ -158,7 +164,8 @@ def measure(option: str, url: str, out: str) -> dict[str, Any]:
     """The timed part, in a fresh process: aggregate in SQL, settle, validate, render.
 
     option: "one" (one GROUP BY over the month, `aggregate_sql`), "daily" (`read_aggregates`,
-    what `revshare settle` runs: one GROUP BY per day, summed), or "duckdb".
+    what `revshare settle` runs on the ledger: one GROUP BY per day, summed), "duckdb", or
+    "columnar" (the analytics store at `url`, as `revshare settle` reads it by default).
     """
     from revshare.config import parse_catalog
     from revshare.monthend.usage_sums import aggregate_sql, aggregates_from_rows
@@ -167,7 +174,13 @@ def measure(option: str, url: str, out: str) -> dict[str, Any]:
     t0 = time.perf_counter()
     catalog = parse_catalog(catalog_raw(), source="bench")
     window = window_for(catalog.contracts, Period(2026, 1))
-    if option == "daily":
+    if option == "columnar":
+        from revshare.analytics.store import ColumnarStore
+        from revshare.analytics.sums import aggregates_of, columnar_aggregate_sql
+
+        with ColumnarStore.open(url, read_only=True) as store:
+            aggregates = aggregates_of(store.query(columnar_aggregate_sql(window)))
+    elif option == "daily":
         from revshare.ledger.store import Ledger
         from revshare.monthend.usage_sums import read_aggregates
 
@@ -234,7 +247,56 @@ def run_child(name: str, option: str, url: str, out: Path) -> dict[str, Any]:
     return res
 
 
-OPTIONS = ("sqlite-one", "sqlite-daily", "sqlite-covering", "postgres-one", "postgres-daily", "duckdb")
+OPTIONS = ("sqlite-one", "sqlite-daily", "sqlite-covering", "postgres-one", "postgres-daily", "duckdb", "columnar",
+           "columnar-generated")
+
+
+def generate_store(path: Path, rows: int) -> float:
+    """The analytics store holding the same rows, generated in DuckDB, its cursor set and checked."""
+    import duckdb
+
+    from revshare.analytics.store import NAMES, ROW_DIGEST_SQL, ColumnarStore
+
+    t0 = time.perf_counter()
+    path.unlink(missing_ok=True)
+    ColumnarStore.open(path).close()  # the store's own tables
+    con = duckdb.connect(str(path))
+    ts = "strftime(to_timestamp({epoch}) AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M:%S') || '.000000'"
+    cols = ", ".join("epoch_us(CAST(started_at AS TIMESTAMP))" if n == "started_us" else
+                     "epoch_us(CAST(appended_at AS TIMESTAMP))" if n == "appended_us" else n for n in NAMES)
+    con.execute(f"INSERT INTO usage SELECT {cols} FROM ({_row_select(rows, ts, '//')} "
+                f"FROM (SELECT range AS x FROM range({rows})))")
+    con.execute(f"UPDATE feed_cursor SET copied_seq = {rows}, records = {rows}, first_id = 'rec_0', "
+                f"last_id = 'rec_{rows - 1}', digest = (SELECT CAST(sum({ROW_DIGEST_SQL}) % 18446744073709551616 "
+                "AS UBIGINT) FROM usage)")
+    con.execute("CHECKPOINT")
+    con.close()
+    with ColumnarStore.open(path, read_only=True) as store:
+        check = store.check()
+    if not check.ok:
+        raise SystemExit(f"columnar-generated: the store does not check: {check.problems}")
+    return time.perf_counter() - t0
+
+
+def feed_store(ledger_db: Path, store_path: Path) -> tuple[float, float, int]:
+    """Feed the analytics store from the generated SQLite ledger with the real feeder:
+    (wall seconds, CPU seconds of this process, bytes)."""
+    from revshare.analytics.feeder import feed
+    from revshare.analytics.store import ColumnarStore
+    from revshare.ledger.store import Ledger
+
+    store_path.unlink(missing_ok=True)
+    ledger = Ledger(f"sqlite:///{ledger_db}")
+    t0, r0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
+    with ColumnarStore.open(store_path) as store:
+        feed(ledger, store)
+        store.checkpoint()
+        seconds, r1 = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF)
+        check = store.check()
+        if not check.ok:
+            raise SystemExit(f"columnar: the fed store does not check: {check.problems}")
+    ledger.close()
+    return seconds, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime), store_path.stat().st_size
 
 
 def main() -> None:
@@ -256,7 +318,7 @@ def main() -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict[str, Any]] = {}
     print(f"{args.rows:,} rows, January 2026; each measurement in a fresh process")
-    if any(o.startswith("sqlite") for o in chosen):
+    if any(o.startswith("sqlite") for o in chosen) or "columnar" in chosen:
         db = workdir / f"usage-{args.rows}.sqlite"
         gen = generate_sqlite(db, args.rows)
         print(f"sqlite: generated in {gen:.1f} s ({db.stat().st_size / 2**20:.0f} MiB), not timed")
@@ -276,6 +338,15 @@ def main() -> None:
                   f"(file now {db.stat().st_size / 2**20:.0f} MiB), not timed")
             results["sqlite-covering"] = run_child("sqlite-covering (daily)", "daily", url,
                                                    workdir / "out-sqlite-covering")
+        if "columnar" in chosen:
+            store = workdir / f"usage-{args.rows}.analytics.duckdb"
+            seconds, cpu, size = feed_store(db, store)
+            print(f"columnar: fed {args.rows:,} records from the SQLite ledger in {seconds:.1f} s "
+                  f"({args.rows / seconds:,.0f} records/s; {args.rows / cpu:,.0f} per CPU second), store "
+                  f"{size / 2**20:.0f} MiB "
+                  f"({size / args.rows:.1f} bytes per record; the SQLite ledger {db.stat().st_size / args.rows:.0f})",
+                  flush=True)
+            results["columnar"] = run_child("columnar", "columnar", str(store), workdir / "out-columnar")
     if any(o.startswith("postgres") for o in chosen):
         try:
             _ensure_pg_database(args.pg)
@@ -297,6 +368,13 @@ def main() -> None:
         else:
             print(f"duckdb: generated in {gen:.1f} s, not timed")
             results["duckdb"] = run_child("duckdb", "duckdb", str(db), workdir / "out-duckdb")
+    if "columnar-generated" in chosen:
+        store = workdir / f"usage-{args.rows}.generated.duckdb"
+        gen = generate_store(store, args.rows)
+        size = store.stat().st_size
+        print(f"columnar-generated: generated in {gen:.1f} s ({size / args.rows:.1f} bytes per record), not timed")
+        results["columnar-generated"] = run_child("columnar-generated", "columnar", str(store),
+                                                  workdir / "out-columnar-generated")
     if not args.keep:
         _clean(workdir, args.pg if any(o.startswith("postgres") for o in chosen) else None)
     if results:

@@ -13,8 +13,9 @@ else: not lazily inside a function, not under ``if TYPE_CHECKING:``. Read from t
     serving     one request's life outside HTTP              accounts reporting metering ledger engines config
                                                              records metrics money instants
     reporting   hourly usage rollups and their queries       monthend ledger records settlement money instants
-    monthend    close a period, settle over the ledger       accounts ledger logstore settlement records tlog
-                                                             config money instants
+    monthend    close a period, settle over the ledger       accounts analytics ledger logstore settlement records
+                                                             tlog config money instants
+    analytics   the columnar copy of the usage (DuckDB)      ledger settlement records config money instants
     logstore    the verifiable logs kept in SQL              ledger records tlog config metrics money instants
     accounts    customers, key limits, their audit (in SQL)  ledger config money instants
     ledger      the durable usage ledger (SQLAlchemy)        config records metering metrics money instants
@@ -73,7 +74,8 @@ MAY_IMPORT: Mapping[str, tuple[str, ...]] = {  # the table above; a room may alw
         "accounts": "ledger config money instants",
         "reporting": "monthend ledger records settlement money instants",
         "logstore": "ledger records tlog config metrics money instants",
-        "monthend": "accounts ledger logstore settlement records tlog config money instants",
+        "monthend": "accounts analytics ledger logstore settlement records tlog config money instants",
+        "analytics": "ledger settlement records config money instants",
         "serving": "accounts reporting metering ledger engines config records metrics money instants",
         "api": f"serving accounts reporting monthend metering ledger logstore engines config records tlog metrics money instants {ROOT}",
         "cli": ANY,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import getpass
 import socket
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 from rich.console import Console
@@ -168,11 +168,16 @@ def credit(
 def settle_command(
     period: Annotated[str, typer.Option(help="The closed period to settle, YYYY-MM.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Where the statements and invoices are written.")],
+    usage: Annotated[str, typer.Option(
+        help="Where to sum the usage: auto (the analytics store when it holds every record up to the close, "
+        "else the ledger), columnar (the store, or refuse) or ledger. The files are the same.")] = "auto",
     config: ConfigOption = DEFAULT_CONFIG,
 ) -> None:
     """Settle a closed period: licensors' statements and customers' invoices (JSON, CSV, HTML).
 
-    Usage is summed in SQL on the ledger; balances and the statement chain carry on from the previous period.
+    Usage is summed in SQL on the analytics store (`revshare analytics feed`) when it is current up to
+    the close, else on the ledger; the command says which. Balances and the statement chain carry on
+    from the previous period.
 
     Running it again writes byte-identical files and changes nothing.
 
@@ -184,10 +189,12 @@ def settle_command(
     from revshare.logstore.identity import load_identity
     from revshare.logstore.integrator import IntegrationError
     from revshare.monthend.periods import SettlementLedgerError, closed_period
-    from revshare.monthend.settle_run import settle_period
+    from revshare.monthend.settle_run import UsageChoice, settle_period
     from revshare.monthend.statement_bundle import statement_logs
 
     p = _period(period)
+    if usage not in ("auto", "columnar", "ledger"):
+        fail(f"--usage {shown(usage)}: want auto, columnar or ledger")
     catalog = catalog_or_exit(config)
     ledger = ledger_or_exit(catalog)
     closed = closed_period(ledger, p)
@@ -208,12 +215,14 @@ def settle_command(
 
         try:
             run = settle_period(ledger, catalog, p, out_dir, settled_by=_operator(), log=refs, signer=identity.key,
-                                progress=progress)
+                                progress=progress, usage=cast("UsageChoice", usage))
         except SettlementLedgerError as exc:
             fail(str(exc))
         except OSError as exc:
             fail(f"cannot write the statements to {shown(out_dir)}: {exc}")
     res = run.result
+    source = "the analytics store" if run.usage.path == "columnar" else "the ledger"
+    out.print(f"usage read from {source}: {shown(run.usage.note)}", soft_wrap=True)
     for w in run.warnings:
         err.print(labelled("warning:", "yellow", f"[{w.code}] {w.message}"), soft_wrap=True)
     statements = Table("licensor", "contract", "no.", "gross", "basis", "earned", "guarantee", "true-up", "recouped",

@@ -23,7 +23,8 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from revshare.instants import utc_now
 from revshare.monthend.credits import credits_for
-from revshare.monthend.periods import SettlementLedgerError, closed_period
+from revshare.monthend.period_users import read_sightings
+from revshare.monthend.periods import ClosedPeriod, SettlementLedgerError, closed_period
 from revshare.monthend.schema import (
     settlement_documents,
     settlement_states,
@@ -35,6 +36,8 @@ from revshare.settlement import (
     SettlementError,
     SettlementResult,
     SettlementState,
+    UsageAggregate,
+    Window,
     invoice_json,
     invoice_stem,
     settle,
@@ -46,13 +49,26 @@ from revshare.settlement import (
     write_files,
 )
 from revshare.settlement.state import next_state
+from revshare.settlement.users import Sighting
 
 if TYPE_CHECKING:
     from revshare.config import Catalog
     from revshare.ledger.store import Ledger
     from revshare.tlog import HostKey
 
-__all__ = ["IssuedDocument", "SettleRun", "issued_documents", "settle_period", "signature_doc"]
+__all__ = ["IssuedDocument", "SettleRun", "UsageChoice", "UsageSource", "issued_documents", "settle_period",
+           "signature_doc"]
+
+UsageChoice = Literal["auto", "columnar", "ledger"]
+
+
+@dataclass(frozen=True, slots=True)
+class UsageSource:
+    """Where a settle read its usage sums: `path` "columnar" (the analytics store) or "ledger";
+    `note` says what the store held, or why the ledger was read instead."""
+
+    path: Literal["columnar", "ledger"]
+    note: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +92,7 @@ class SettleRun:
         re-created identical to those issued and nothing was stored.
       warnings: settlement warnings (e.g. a credit no licensor's basis is lowered by).
       aggregates: the usage groups read; requests: the charged requests they hold.
+      usage: where the usage was read (the analytics store or the ledger) and why.
     """
 
     result: SettlementResult
@@ -84,6 +101,7 @@ class SettleRun:
     warnings: tuple[SettlementError, ...]
     aggregates: int
     requests: int
+    usage: UsageSource = UsageSource("ledger", "")
 
 
 # settle ----------------------------------------------------------------------------------
@@ -138,6 +156,7 @@ def settle_period(
     log: LogRef | Mapping[str, LogRef] | None = None,
     signer: HostKey | None = None,
     progress: Progress | None = None,
+    usage: UsageChoice = "ledger",
 ) -> SettleRun:
     """Settle a closed period: statements, invoices, the carried state; see the module docstring.
 
@@ -147,7 +166,9 @@ def settle_period(
     state and documents; (6) write the files. `log`, when given, is the checkpoint reference put
     on every statement (before hashing, so the chain covers it): one for all, or one per licensor
     id (`statement_bundle.statement_logs`). `signer`, when given, signs each statement: `<stem>.sig`
-    beside its JSON (`signature_doc`).
+    beside its JSON (`signature_doc`). `usage`: "ledger" sums the ledger; "columnar" the analytics
+    store, refusing when it does not hold every record up to the close's last seq; "auto" the store
+    when it does, else the ledger (`SettleRun.usage` says which, and why). The sums are equal.
     """
     closed = closed_period(ledger, period)
     if closed is None:
@@ -165,11 +186,11 @@ def settle_period(
                     f"balances into {period.label}")
     window = window_for(catalog.contracts, period, closed_at=closed.cutoff, late_after=closed.late_after)
     # (2)
-    aggregates = read_aggregates(
-        ledger, window, late_after_seq=previous.last_seq if previous is not None else None, progress=progress)
+    want_users = not _issued_without_users(ledger, period)
+    aggregates, users, source = _read_usage(ledger, catalog, window, closed, previous, usage, progress, want_users)
     credits = credits_for(ledger, closed)
     # (3)
-    result = settle(catalog, window, aggregates, prior=prior, credits=credits)
+    result = settle(catalog, window, aggregates, prior=prior, credits=credits, users=users)
     if log is not None:
         refs = log
         statements = tuple(replace(s, log=refs if isinstance(refs, LogRef) else refs.get(s.licensor))
@@ -195,7 +216,46 @@ def settle_period(
     except OSError as exc:
         raise SettlementLedgerError(f"cannot write the files to {out_dir}: {exc}") from exc
     return SettleRun(result, tuple(files), rerun, tuple(e for e in result.errors if e.level == "warning"),
-                     len(aggregates), sum(a.requests for a in aggregates))
+                     len(aggregates), sum(a.requests for a in aggregates), source)
+
+
+def _issued_without_users(ledger: Ledger, period: Period) -> bool:
+    """Whether the period's statements were issued before they counted active users (migration
+    0011): settled again, they are settled without, so that they stay the documents issued."""
+    return any(d.kind == "statement" and '"users":' not in d.body for d in issued_documents(ledger, period))
+
+
+def _read_usage(ledger: Ledger, catalog: Catalog, window: Window, closed: ClosedPeriod,
+                previous: ClosedPeriod | None, usage: UsageChoice, progress: Progress | None,
+                users: bool) -> tuple[tuple[UsageAggregate, ...], tuple[Sighting, ...] | None, UsageSource]:
+    """The window's usage sums and (with `users`) active users, from the analytics store when `usage`
+    allows and it can answer, else from the ledger: both from the same place, the same figures."""
+    reason = "asked for (--usage ledger)"
+    if usage != "ledger":
+        path = catalog.analytics_path()
+        if not catalog.analytics.enabled:
+            reason = "the analytics store is off ([analytics] enabled = false)"
+        else:
+            try:
+                from revshare.analytics.store import AnalyticsError
+                from revshare.analytics.sums import read_columnar
+            except ImportError as exc:  # duckdb is in the `server` extra
+                reason = f"the analytics store needs duckdb ({exc})"
+            else:
+                try:
+                    read = read_columnar(path, ledger, window, closed.last_seq, users=users,
+                                         busy_wait_s=catalog.analytics.busy_wait_s)
+                except AnalyticsError as exc:
+                    reason = str(exc)
+                else:
+                    pos = read.position
+                    return read.aggregates, read.sightings, UsageSource(
+                        "columnar", f"the analytics store {path} (seq 1..{pos.copied_seq}, digest {pos.digest_hex})")
+        if usage == "columnar":
+            raise SettlementLedgerError(f"cannot settle {closed.period.label} from the analytics store: {reason}")
+    sums = read_aggregates(ledger, window, late_after_seq=previous.last_seq if previous is not None else None,
+                           progress=progress)
+    return sums, read_sightings(ledger, window) if users else None, UsageSource("ledger", reason)
 
 
 def signature_doc(statement: Mapping[str, Any], stem: str, key: HostKey) -> bytes:
