@@ -127,7 +127,7 @@ def _log_config(base: dict[str, Any]) -> dict[str, Any]:
 
 def _about(catalog: Catalog, model: ModelConfig) -> str:
     """One plain line on what the model is, and the max_tokens it runs with."""
-    engine = catalog.engine(model.engine)
+    engine = catalog.engine(model.engines[0].id if model.engines else model.engine)  # a routed model: its first
     if engine.kind == "embedded" and engine.model_path is None:
         what = (f"{model.id} is the bundled Gemma 3 270M, a small base model: it continues text, it does not follow "
                 "instructions, so give it the start of a sentence (to serve an instruction-tuned GGUF, set model_path: "

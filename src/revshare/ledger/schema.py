@@ -19,7 +19,7 @@ from sqlalchemy import (
     Text,
 )
 
-__all__ = ["api_keys", "ledger_state", "metadata", "usage_records"]
+__all__ = ["api_keys", "ledger_archives", "ledger_state", "metadata", "usage_records"]
 
 metadata = MetaData()
 
@@ -50,7 +50,12 @@ usage_records = Table(
     Column("currency", String(3), nullable=False),
     Column("error_code", String(64), nullable=False, default=""),
     Column("appended_at", DateTime(timezone=True), nullable=False),
+    # HMAC-SHA256 (hex) of the request's `user` field under the host secret, never the field itself;
+    # "" when it had none: its end user is then its key (accounts/end_users.py, migration 0011).
+    Column("end_user", String(64), nullable=False, default="", server_default=""),
 )
+# On PostgreSQL (migration 0012) the table is partitioned by month of `started_at`, and its primary
+# key is (seq, started_at), the id's unique constraint (id, started_at): ledger/partitions.py.
 Index("ix_usage_customer_seq", usage_records.c.customer, usage_records.c.seq)
 Index("ix_usage_started_at", usage_records.c.started_at)
 
@@ -72,4 +77,19 @@ ledger_state = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("next_seq", BigInteger, nullable=False),
+)
+
+# Months `revshare ledger archive` exported (ledger/archive.py): the file and its SHA-256.
+ledger_archives = Table(
+    "ledger_archives",
+    metadata,
+    Column("month", String(7), primary_key=True),
+    Column("file", String(1000), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("records", BigInteger, nullable=False),
+    Column("first_seq", BigInteger),
+    Column("last_seq", BigInteger),
+    Column("archived_at", DateTime(timezone=True), nullable=False),
+    Column("archived_by", String(128), nullable=False),
+    Column("dropped", Boolean, nullable=False),
 )

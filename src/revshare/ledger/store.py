@@ -32,7 +32,7 @@ from revshare.ledger.schema import api_keys, usage_records
 from revshare.money import D
 from revshare.records.record import Outcome, UsageRecord
 
-__all__ = ["ApiKey", "Ledger", "LedgerError", "hash_secret"]
+__all__ = ["ApiKey", "Ledger", "LedgerError", "hash_secret", "record_from_row"]
 
 KEY_PREFIX = "rsk_"
 LABEL_MAX = 128  # api_keys.label
@@ -197,7 +197,7 @@ class Ledger:
         if limit is not None:
             query = query.limit(limit)
         with self.engine.connect() as conn:
-            return [_from_row(row._mapping) for row in conn.execute(query)]
+            return [record_from_row(row._mapping) for row in conn.execute(query)]
 
     def count(self) -> int:
         with self.engine.connect() as conn:
@@ -302,10 +302,12 @@ def _to_row(r: UsageRecord, seq: int, appended_at: datetime) -> dict[str, Any]:
         "currency": r.currency,
         "error_code": r.error_code,
         "appended_at": appended_at,
+        "end_user": r.end_user,
     }
 
 
-def _from_row(m: Any) -> UsageRecord:
+def record_from_row(m: Any) -> UsageRecord:
+    """A `usage_records` row (a mapping of its columns) as a `UsageRecord`."""
     return UsageRecord(
         id=m["id"],
         seq=int(m["seq"]),
@@ -328,4 +330,5 @@ def _from_row(m: Any) -> UsageRecord:
         amount=D(m["amount"]),
         currency=m["currency"],
         error_code=m["error_code"],
+        end_user=m["end_user"],
     )

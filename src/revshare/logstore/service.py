@@ -55,6 +55,7 @@ from revshare.ledger.store import Ledger
 from revshare.logstore.cosignatures import cosigned_sizes
 from revshare.logstore.identity import LogIdentity, catalog_log_ids, load_identity, log_ids_for
 from revshare.logstore.integrator import IntegrationError, SignedCheckpoint, integrate
+from revshare.logstore.leader import Leadership
 from revshare.logstore.schema import tlog_checkpoints, tlog_logs, tlog_state
 from revshare.logstore.tree_store import LogReader, NotInLogError
 from revshare.logstore.witness_client import WitnessStatus, WitnessSubmitter
@@ -127,6 +128,8 @@ class LogService:
     state: LogState = field(default_factory=LogState)
     _last_success: float = field(default_factory=time.monotonic)  # since start, until the first success
     witnesses: WitnessSubmitter | None = None
+    # Which replica integrates on schedule (logstore.leader); receipts integrate on demand anywhere.
+    leadership: Leadership | None = None
 
     @classmethod
     def start(cls, catalog: Catalog, ledger: Ledger, metrics: Metrics | None = None) -> LogService:
@@ -134,6 +137,7 @@ class LogService:
         service = cls(catalog, ledger, identity, LogReader(ledger, identity.key.verifier()),
                       metrics=metrics if metrics is not None else Metrics())
         service._observe()
+        service.leadership = Leadership(ledger)
         if catalog.witnesses:
             service.witnesses = WitnessSubmitter(catalog, ledger)
             service.witnesses.start()
@@ -146,6 +150,8 @@ class LogService:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self.leadership is not None:
+            await run_in_threadpool(self.leadership.release)
         if self.witnesses is not None:
             await self.witnesses.stop()
 
@@ -168,7 +174,8 @@ class LogService:
     async def _run(self) -> None:
         while True:
             try:
-                await self.integrate_now(TICK_RECORDS)
+                if self.leadership is None or await run_in_threadpool(self.leadership.hold):
+                    await self.integrate_now(TICK_RECORDS)
             except IntegrationError as exc:
                 log.error("tlog: %s", exc)
             except asyncio.CancelledError:
@@ -193,8 +200,11 @@ class LogService:
     # readiness and metrics ----------------------------------------------------------------
 
     def seconds_since_signing(self) -> float:
-        """Seconds since the last integration that succeeded (since start, before the first)."""
-        return time.monotonic() - self._last_success
+        """Seconds since the last integration that succeeded (since start, before the first), here
+        or in the replica that leads (the newest checkpoint read with the state)."""
+        here = time.monotonic() - self._last_success
+        newest = max(self.state.signed_at.values(), default=None)
+        return here if newest is None else min(here, max(0.0, time.time() - newest))
 
     def ready(self) -> str | None:
         """None while the logs keep up; else why not (records wait and nothing signed for too long)."""

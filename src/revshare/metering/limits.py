@@ -1,5 +1,9 @@
 """Rate limits held in this process: requests and tokens per minute, concurrent requests.
 
+The default limiter; with several gateway replicas each holds its own, so a customer gets its
+limit once per replica. `limits_redis.RedisLimiter` shares them through Redis instead; both are
+a `Limiter` (`await take(subjects, tokens)` -> a `Ticket` to settle once).
+
 A sliding window of the last 60 s per subject (a customer or a key). Tokens count at admission
 as the request's most (prompt bound + max_tokens) and are settled to the actual count when it
 ends, so concurrent requests can never push a minute past its limit together. Admission checks
@@ -14,10 +18,11 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from revshare.config import Limits
 
-__all__ = ["LimitExceeded", "RateLimiter", "Ticket"]
+__all__ = ["LimitExceeded", "Limiter", "MemoryTicket", "RateLimiter", "Ticket"]
 
 WINDOW_S = 60.0
 
@@ -49,9 +54,23 @@ class _Window:
             self.tokens -= entry.tokens
 
 
+class Ticket(Protocol):
+    """What one admitted request holds; `settle` once, when it ends, with the tokens it used."""
+
+    def settle(self, actual_tokens: int) -> None: ...
+
+
+class Limiter(Protocol):
+    """Takes one request and `tokens` from every limited subject, or raises LimitExceeded."""
+
+    async def take(self, subjects: list[tuple[str, Limits]], tokens: int) -> Ticket: ...
+
+    async def close(self) -> None: ...
+
+
 @dataclass(slots=True)
-class Ticket:
-    """What one admitted request holds; `settle` once, when it ends."""
+class MemoryTicket:
+    """What one admitted request holds in this process's windows."""
 
     taken: list[tuple[_Window, _Entry]]
     done: bool = False
@@ -72,7 +91,13 @@ class RateLimiter:
         self._clock = clock
         self._windows: dict[str, _Window] = {}
 
-    def acquire(self, subjects: list[tuple[str, Limits]], tokens: int) -> Ticket:
+    async def take(self, subjects: list[tuple[str, Limits]], tokens: int) -> Ticket:
+        return self.acquire(subjects, tokens)
+
+    async def close(self) -> None:
+        """Nothing to release: the windows live in this process."""
+
+    def acquire(self, subjects: list[tuple[str, Limits]], tokens: int) -> MemoryTicket:
         """Take one request and `tokens` from every limited subject, or raise LimitExceeded."""
         now = self._clock()
         windows = []
@@ -88,7 +113,7 @@ class RateLimiter:
             window.tokens += tokens
             window.inflight += 1
             taken.append((window, entry))
-        return Ticket(taken)
+        return MemoryTicket(taken)
 
 
 def _wait(window: _Window, now: float, enough: Callable[[int, int], bool]) -> int:

@@ -33,6 +33,7 @@ class Admitted:
     endpoint: Endpoint
     stream: bool
     idempotency_key: str | None = None
+    end_user: str = ""
     record_id: str = field(default_factory=new_record_id)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
@@ -52,7 +53,7 @@ class Admitted:
             key_id=self.key_id,
             model=self.model.id,
             licensors=self.licensors,
-            engine=self.model.engine,
+            engine=meter.engine or self.model.engine,
             endpoint=self.endpoint,
             stream=self.stream,
             prompt_tokens=meter.prompt_tokens,
@@ -64,4 +65,5 @@ class Admitted:
             amount=amount,
             currency=self.price.currency,
             error_code=error_code,
+            end_user=self.end_user,
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -18,10 +19,12 @@ from revshare.accounts.store import Accounts, Actor
 from revshare.config import Catalog
 from revshare.engines.base import Engine
 from revshare.engines.registry import build_engines
+from revshare.ledger.partitions import ensure_partitions, ensure_quietly
 from revshare.ledger.recovery import InstanceLease, resolve_orphans
 from revshare.ledger.store import ApiKey, Ledger, hash_secret
 from revshare.ledger.writer import GroupCommitWriter
-from revshare.metering.limits import RateLimiter
+from revshare.metering.limits import Limiter, RateLimiter
+from revshare.metering.limits_redis import RedisLimiter, redis_url
 from revshare.metering.refusal import Refusal, RefusalKind, Refused
 from revshare.metrics import Metrics
 from revshare.metrics.tally import HistogramCell
@@ -82,7 +85,7 @@ class Gateway:
     accounts: Accounts | None = None
     # Customers and key limits as of the accounts' last version; replaced whole, never edited.
     directory: Directory = field(default_factory=lambda: Directory(-1))
-    limiter: RateLimiter = field(default_factory=RateLimiter)
+    limiter: Limiter = field(default_factory=RateLimiter)
     metrics: Metrics = field(default_factory=Metrics)
     _model_series: dict[str, ModelSeries] = field(default_factory=dict)
 
@@ -153,20 +156,26 @@ async def open_gateway(catalog: Catalog, ledger: Ledger, engines: dict[str, Engi
     accounts.import_catalog(catalog, Actor(catalog.source[-200:] or "catalog", "catalog"))
     directory = accounts.load()
     writer.start()
+    limiter = _limiter(catalog)
     running = engines if engines is not None else build_engines(catalog, metrics)
     _zero_series(metrics, running)
     try:
         for engine in running.values():
             await engine.start()
         log.info("ledger: %s", ledger.safe_url)
+        await run_sync(ensure_quietly, ledger)
         gateway = Gateway(catalog, ledger, writer, running, admin_token, KeyCache(ledger), lease, accounts,
-                          directory, metrics=metrics)
+                          directory, limiter=limiter, metrics=metrics)
         chores = [
             asyncio.create_task(_every(catalog.server.accounts_refresh_s, gateway.follow_accounts,
                                        "accounts: cannot read the accounts; serving the last ones read"),
                                 name="revshare-accounts"),
             asyncio.create_task(_every(catalog.server.rollup_interval_s, lambda: _fold_all(ledger),
-                                       "rollups: cannot fold usage; will retry"), name="revshare-rollups")]
+                                       "rollups: cannot fold usage; will retry"), name="revshare-rollups"),
+            # PostgreSQL: this month's and the next months' partitions exist before their first record.
+            asyncio.create_task(_every(_PARTITIONS_EVERY_S, lambda: run_sync(ensure_partitions, ledger),
+                                       "ledger: cannot create the coming months' partitions; will retry"),
+                                name="revshare-partitions")]
         try:
             yield gateway
         finally:
@@ -178,10 +187,25 @@ async def open_gateway(catalog: Catalog, ledger: Ledger, engines: dict[str, Engi
     finally:
         for engine in running.values():
             await engine.close()
+        await limiter.close()
         writer.close()
         metrics.fold()  # multiprocess mode: the last second's counts into this process's file
         lease.release()
         ledger.close()
+
+
+def _limiter(catalog: Catalog) -> Limiter:
+    """Rate limits in Redis when one is configured (shared by every replica), else in this process."""
+    url = redis_url(catalog.rate_limits, dict(os.environ))
+    if url is None:
+        log.info("rate limits: held in this process (no rate_limits.redis_url): each replica counts its own")
+        return RateLimiter()
+    then = "served without limits" if catalog.rate_limits.fail_open else "refused with 429"
+    log.info("rate limits: shared through Redis; while it is unreachable requests are %s", then)
+    return RedisLimiter(url, catalog.rate_limits)
+
+
+_PARTITIONS_EVERY_S = 3600.0  # how often the gateway creates the coming months' partitions
 
 
 async def _every(interval_s: float, chore: Callable[[], Awaitable[object]], failure: str) -> None:

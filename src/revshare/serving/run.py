@@ -41,7 +41,8 @@ from revshare.serving.lease import Lease
 
 __all__ = ["RESPONSE_ID_PREFIX", "Trailer", "Wire", "run_complete", "run_stream", "usage_of"]
 
-RESPONSE_ID_PREFIX = {"chat.completions": "chatcmpl-", "completions": "cmpl-"}
+RESPONSE_ID_PREFIX = {"chat.completions": "chatcmpl-", "completions": "cmpl-", "embeddings": "emb-",
+                      "responses": "resp_"}
 
 
 class Trailer(Protocol):
@@ -74,7 +75,7 @@ def usage_of(meter: UsageMeter) -> dict[str, Any]:
         "completion_tokens": meter.completion_tokens,
         "total_tokens": meter.prompt_tokens + meter.completion_tokens,
     }
-    if meter.cached_tokens:
+    if meter.cached_tokens or meter.cached_reported:
         usage["prompt_tokens_details"] = {"cached_tokens": meter.cached_tokens}
     return usage
 
@@ -110,15 +111,16 @@ def _abandon(gateway: Gateway, lease: Lease, meter: UsageMeter, cancelled: bool)
         gateway.writer.submit(*lease.finish(meter, outcome, "" if cancelled else "internal_error"))
 
 
-def _count_engine_error(gateway: Gateway, lease: Lease, exc: EngineError) -> None:
+def _count_engine_error(gateway: Gateway, lease: Lease, meter: UsageMeter, exc: EngineError) -> None:
     rejected, unavailable, error = ENGINE_ERROR_KINDS
     kind = (rejected if isinstance(exc, EngineRejected)
             else unavailable if isinstance(exc, EngineUnavailable) else error)
-    gateway.metrics.engine_errors.labels(lease.admitted.model.engine, kind).inc()
+    # A routed model's failure counts against the engine that failed last (a router sets it).
+    gateway.metrics.engine_errors.labels(meter.engine or lease.admitted.model.engine, kind).inc()
 
 
 async def _record_failure(gateway: Gateway, lease: Lease, meter: UsageMeter, exc: EngineError, wire: Wire) -> None:
-    _count_engine_error(gateway, lease, exc)
+    _count_engine_error(gateway, lease, meter, exc)
     outcome = Outcome.REJECTED if isinstance(exc, EngineRejected) else Outcome.ENGINE_ERROR
     status, body = wire.error(exc)
     await _record(gateway, lease, meter, outcome, exc.code, status, body)
@@ -204,7 +206,7 @@ async def _events(gateway: Gateway, lease: Lease, meter: UsageMeter, chunks: Asy
                 pending = None
         outcome = Outcome.OK
     except EngineError as exc:
-        _count_engine_error(gateway, lease, exc)
+        _count_engine_error(gateway, lease, meter, exc)
         outcome, error_code = Outcome.ENGINE_ERROR, exc.code
         event = wire.stream_error(exc)
         stored = b"".join([*(capture or []), event]).decode() if capture is not None else None
