@@ -130,7 +130,7 @@ FUNCTION = {"type": "function", "function": {"name": "weather"}}
 
 
 @pytest.mark.parametrize(("extra", "status", "param"), [
-    ({"tools": [FUNCTION], "tool_choice": "auto"}, 200, None),
+    ({"tools": [FUNCTION], "tool_choice": "auto"}, 400, "tool_choice"),  # the model cannot choose: refused
     ({"tools": [FUNCTION], "tool_choice": {"type": "function", "function": {"name": "weather"}}}, 200, None),
     ({"tools": [FUNCTION], "tool_choice": {"type": "function", "function": {"name": "other"}}}, 400,
      "tool_choice.function.name"),

@@ -19,7 +19,7 @@ def engine() -> EmbeddedEngine:
     unloaded = EmbeddedEngine(CATALOG.engines[0], list(CATALOG.models))
     # What _load() reads from llama.cpp's signatures, without loading a model.
     unloaded._chat_params = {"messages", "tools", "tool_choice", "logprobs", "top_logprobs", "logit_bias",
-                             "max_tokens", "model", "stream"}
+                             "response_format", "max_tokens", "model", "stream"}
     unloaded._completion_params = {"prompt", "logprobs", "max_tokens", "model", "stream"}
     return unloaded
 
@@ -53,8 +53,43 @@ def test_messages_reach_llama_cpp_with_text_content(engine: EmbeddedEngine) -> N
         {"role": "assistant", "content": [{"type": "refusal", "refusal": "no"}]},
     ]
     kwargs = engine._kwargs(chat(messages=messages), stream=False)
-    assert [m["content"] for m in kwargs["messages"]] == ["a\nb", "", "no"]
+    # The call is said in text (llama.cpp's formats drop tool_calls), and one turn per speaker.
+    assert kwargs["messages"] == [{"role": "user", "content": "a\nb"}, {"role": "assistant", "content": (
+        'Tool calls: [{"name": "f", "arguments": "{}"}]\n\nno')}]
     assert messages[1].get("content") is None  # the request itself is left as it was
+
+
+def test_tool_results_and_developer_messages_are_not_dropped(engine: EmbeddedEngine) -> None:
+    messages = [{"role": "developer", "content": "Be brief."}, {"role": "user", "content": "weather?"},
+                {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function", "function": {
+                    "name": "get_weather", "arguments": '{"city": "Oslo"}'}}]},
+                {"role": "tool", "tool_call_id": "c1", "content": "sunny"}]
+    kwargs = engine._kwargs(chat(messages=messages), stream=False)
+    assert [m["role"] for m in kwargs["messages"]] == ["system", "user", "assistant", "user"]
+    assert kwargs["messages"][0]["content"] == "Be brief."
+    assert kwargs["messages"][3]["content"] == "Result of tool call c1: sunny"
+
+
+def test_the_gemma_format_gets_the_system_text_in_the_first_user_turn(engine: EmbeddedEngine) -> None:
+    engine.chat_formats[MODEL.id] = "gemma"  # llama-cpp-python's gemma format has no system turn
+    messages = [{"role": "system", "content": "Answer in French."}, {"role": "user", "content": "hi"}]
+    kwargs = engine._kwargs(chat(messages=messages), stream=False)
+    assert kwargs["messages"] == [{"role": "user", "content": "Answer in French.\n\nhi"}]
+
+
+def test_json_schema_becomes_llama_cpps_schema_grammar(engine: EmbeddedEngine) -> None:
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+    fmt = {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}
+    assert engine._kwargs(chat(response_format=fmt), False)["response_format"] == {"type": "json_object",
+                                                                                   "schema": schema}
+    assert "response_format" not in engine._kwargs(chat(response_format={"type": "text"}), False)
+
+
+def test_required_with_one_function_calls_it(engine: EmbeddedEngine) -> None:
+    tools = [{"type": "function", "function": {"name": "f"}}]
+    kwargs = engine._kwargs(chat(tools=tools, tool_choice="required"), False)
+    assert kwargs["tool_choice"] == {"type": "function", "function": {"name": "f"}}
+    assert "tools" not in engine._kwargs(chat(tools=tools, tool_choice="none"), False)
 
 
 @pytest.mark.parametrize(("params", "param", "code"), [
@@ -66,6 +101,16 @@ def test_messages_reach_llama_cpp_with_text_content(engine: EmbeddedEngine) -> N
     ({"tools": [{"type": "function", "function": {"name": "f"}}],
       "tool_choice": {"type": "allowed_tools", "allowed_tools": {"mode": "auto", "tools": []}}},
      "tool_choice", "unsupported_parameter"),
+    ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tool_choice", "unsupported_parameter"),
+    ({"tools": [{"type": "function", "function": {"name": "f"}}], "tool_choice": "auto"}, "tool_choice",
+     "unsupported_parameter"),
+    ({"tools": [{"type": "function", "function": {"name": "f"}}, {"type": "function", "function": {"name": "g"}}],
+      "tool_choice": "required"}, "tool_choice", "unsupported_parameter"),
+    ({"tool_choice": "required"}, "tool_choice", "invalid_value"),
+    ({"metadata": {"team": "x"}}, "metadata", "unsupported_parameter"),
+    ({"store": True}, "store", "unsupported_parameter"),
+    ({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "wizard"}}}},
+     "response_format.json_schema.schema", "invalid_value"),
 ])
 def test_what_the_engine_cannot_do_is_refused_naming_the_param(
         engine: EmbeddedEngine, params: dict[str, Any], param: str, code: str) -> None:

@@ -6,6 +6,7 @@ upstream covers what that server lacks (stream usage via stream_options).
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -134,3 +135,42 @@ def test_upstream_without_usage_is_estimated_never_zero(tmp_path: Path) -> None:
             chunks = list(c.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True))
             rec = gw.record(_rid(chunks[0].id))
             assert rec.estimated and rec.completion_tokens >= 5
+
+
+WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {
+    "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+
+
+@pytest.mark.engine
+def test_a_tool_call_round_trip_through_a_real_upstream(upstream_gateway: Running) -> None:
+    """tools and tool_choice pass through: llama_cpp.server calls the named function. (Its gemma
+    format reads every message's content and drops tool turns: its own limits, not the gateway's.)"""
+    gw = upstream_gateway
+    c = openai.OpenAI(base_url=gw.url + "/v1", api_key=gw.keys["demo"], max_retries=0)
+    messages: list = [{"role": "user", "content": "Weather in Oslo?"}]
+    asked = c.chat.completions.create(model=MODEL, messages=messages, tools=[WEATHER], max_tokens=40, temperature=0,
+                                      tool_choice={"type": "function", "function": {"name": "get_weather"}})
+    call = asked.choices[0].message.tool_calls[0]
+    assert call.function.name == "get_weather" and "city" in json.loads(call.function.arguments)
+    messages += [{**asked.choices[0].message.model_dump(exclude_none=True), "content": ""},
+                 {"role": "tool", "tool_call_id": call.id, "content": "Sunny."}]
+    reply = c.chat.completions.create(model=MODEL, messages=messages, max_tokens=10, temperature=0)
+    assert reply.choices[0].message.content is not None
+    for r in (asked, reply):
+        rec = gw.record(_rid(r.id))
+        assert rec.outcome is Outcome.OK and not rec.estimated
+        assert (rec.prompt_tokens, rec.completion_tokens) == (r.usage.prompt_tokens, r.usage.completion_tokens)
+
+
+@pytest.mark.engine
+def test_json_object_with_a_schema_through_a_real_upstream(upstream_gateway: Running) -> None:
+    gw = upstream_gateway
+    r = httpx.post(gw.url + "/v1/chat/completions", headers={"Authorization": f"Bearer {gw.keys['demo']}"}, json={
+        "model": MODEL, "messages": [{"role": "user", "content": "A colour as JSON."}], "max_tokens": 40,
+        "temperature": 0, "response_format": {"type": "json_object"}}, timeout=120)
+    assert r.status_code == 200, r.text
+    choice = r.json()["choices"][0]
+    if choice["finish_reason"] == "stop":
+        assert isinstance(json.loads(choice["message"]["content"]), dict)
+    else:  # cut by max_tokens: still JSON as far as it went (the upstream's grammar held)
+        assert choice["message"]["content"].lstrip().startswith("{")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Coroutine
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -12,7 +12,8 @@ from fastapi.routing import APIRoute
 
 from revshare.api.auth import gateway_of, require_customer
 from revshare.api.disconnect import ClientGone, cancel_on_disconnect
-from revshare.api.errors import error_responses
+from revshare.api.end_users import end_users_of
+from revshare.api.errors import ApiError, error_responses
 from revshare.api.limits import json_body
 from revshare.api.openapi import CHAT_OK, COMPLETION_OK, CUSTOMER, ok_response
 from revshare.api.protocol import ChatCompletionRequest, CompletionRequest
@@ -23,9 +24,9 @@ from revshare.ledger.store import ApiKey
 from revshare.metering.admission import Ask
 from revshare.serving.lease import IdempotencyConflict, body_hash, lease_request
 from revshare.serving.replay import Replay, find_replay
-from revshare.serving.run import RESPONSE_ID_PREFIX, run_complete, run_stream
+from revshare.serving.run import RESPONSE_ID_PREFIX, Wire, run_complete, run_stream
 
-__all__ = ["StrictJsonRoute", "router"]
+__all__ = ["IdempotencyKey", "ServedBody", "StrictJsonRoute", "router", "serve"]
 
 
 class StrictJsonRoute(APIRoute):
@@ -55,13 +56,45 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_lengt
 
 _COMPLETION_ERRORS = error_responses(400, 401, 402, 403, 404, 409, 413, 415, 422, 429, 502, 503)
 
-Body = ChatCompletionRequest | CompletionRequest
+class ServedBody(Protocol):
+    """What `serve` reads of a request body (chat, completion, embeddings, responses)."""
+
+    model: str
+    user: str | None
+
+    @property
+    def is_stream(self) -> bool: ...
+    @property
+    def wants_usage_chunk(self) -> bool: ...
+    @property
+    def requested_max_tokens(self) -> int | None: ...
+    def engine_params(self) -> dict[str, Any]: ...
+    def model_dump(self, *, mode: str, exclude_unset: bool) -> dict[str, Any]: ...
 
 
-async def _serve(request: Request, key: ApiKey, body: Body, endpoint: Endpoint, idempotency_key: str | None) -> Any:
+
+def _check_kind(request: Request, key: ApiKey, model_id: str, endpoint: Endpoint) -> None:
+    """A chat model on /v1/embeddings, or an embedding model elsewhere: 400 naming `model`."""
     gateway = gateway_of(request)
+    model = gateway.catalog.model(model_id)
+    customer = gateway.directory.customer(key.customer)
+    if model is None or customer is None or not customer.may_use(model.id):
+        return  # admission answers these (404, 403)
+    wanted = "embedding" if endpoint == "embeddings" else "chat"
+    if model.kind != wanted:
+        route = "POST /v1/embeddings" if model.kind == "embedding" else "chat or completions"
+        raise ApiError(400, f"the model {model.id!r} is an {model.kind} model: use it with {route}",
+                       code="invalid_value", param="model")
+
+
+async def serve(request: Request, key: ApiKey, body: ServedBody, endpoint: Endpoint, idempotency_key: str | None,
+                wire: Wire = OPENAI_WIRE, reshape: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> Any:
+    """Admit, run and meter one request; answer its body (`reshape`d, when given), its stream or its replay."""
+    _check_kind(request, key, body.model, endpoint)
+    gateway = gateway_of(request)
+    end_users = end_users_of(request)
     ask = Ask(key.customer, key.key_id, body.model, endpoint, body.is_stream, body.requested_max_tokens,
-              idempotency_key)
+              idempotency_key, end_users.hash(key.customer, body.user) if end_users is not None else "")
     digest = None
     if idempotency_key is not None:
         digest = body_hash(endpoint, body.model_dump(mode="json", exclude_unset=True))
@@ -70,37 +103,39 @@ async def _serve(request: Request, key: ApiKey, body: Body, endpoint: Endpoint, 
     except IdempotencyConflict:
         assert idempotency_key is not None and digest is not None
         replay = await find_replay(gateway, key.customer, idempotency_key, digest)
-        return _replayed(replay, body)
+        return _replayed(replay, body.is_stream, body.wants_usage_chunk, body.model)
     headers = {RECORD_HEADER: lease.admitted.record_id}
+    if end_users is not None:
+        end_users.observe(lease.admitted)
     params = body.engine_params()
     try:
         # Until the first byte is sent, only this notices a client that left (a stream's response
         # watches for it from then on): the engine is stopped, the request recorded client_disconnect.
         async with cancel_on_disconnect(request.receive):
             if body.is_stream:
-                events = await run_stream(gateway, lease, params, OPENAI_WIRE, body.wants_usage_chunk)
+                events = await run_stream(gateway, lease, params, wire, body.wants_usage_chunk)
             else:
-                data = await run_complete(gateway, lease, params, OPENAI_WIRE)
+                data = await run_complete(gateway, lease, params, wire)
     except ClientGone:
         return Response(status_code=CLIENT_CLOSED_REQUEST, headers=headers)  # read by the access log only
     if body.is_stream:
         headers.update({"cache-control": "no-cache", "x-accel-buffering": "no"})
         return StreamingResponse(events, media_type="text/event-stream", headers=headers)
-    return JSONResponse(data, headers=headers)
+    return JSONResponse(reshape(data) if reshape is not None else data, headers=headers)
 
 
-def _replayed(replay: Replay, body: Body) -> Response:
+def _replayed(replay: Replay, is_stream: bool, wants_usage_chunk: bool, model: str) -> Response:
     """The first response again, byte for byte; a stream gets its trailer rebuilt from the record."""
     headers = {RECORD_HEADER: replay.record_id, REPLAY_HEADER: "true"}
-    if not body.is_stream or replay.status != 200:
+    if not is_stream or replay.status != 200:
         return Response(replay.response, status_code=replay.status, media_type="application/json", headers=headers)
     record = replay.record
     usage = None
-    if body.wants_usage_chunk and record is not None:
+    if wants_usage_chunk and record is not None:
         usage = {"prompt_tokens": record.prompt_tokens, "completion_tokens": record.completion_tokens,
                  "total_tokens": record.total_tokens}
     endpoint = record.endpoint if record is not None else "chat.completions"
-    trailer = stream_trailer(endpoint, RESPONSE_ID_PREFIX[endpoint] + replay.record_id, body.model, replay.record_id,
+    trailer = stream_trailer(endpoint, RESPONSE_ID_PREFIX[endpoint] + replay.record_id, model, replay.record_id,
                              record.seq if record is not None else None, usage, int(time.time()))
     headers["cache-control"] = "no-cache"
     return Response(replay.response.encode() + trailer, media_type="text/event-stream", headers=headers)
@@ -114,7 +149,7 @@ async def chat_completions(
     key: Annotated[ApiKey, Depends(require_customer)],
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
-    return await _serve(request, key, body, "chat.completions", idempotency_key)
+    return await serve(request, key, body, "chat.completions", idempotency_key)
 
 
 @router.post("/completions", summary="Create a text completion (OpenAI-compatible, legacy)",
@@ -125,7 +160,7 @@ async def completions(
     key: Annotated[ApiKey, Depends(require_customer)],
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
-    return await _serve(request, key, body, "completions", idempotency_key)
+    return await serve(request, key, body, "completions", idempotency_key)
 
 
 @router.get("/models", summary="List the models this key may use", operation_id="listModels",

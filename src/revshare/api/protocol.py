@@ -4,7 +4,8 @@ Checked as OpenAI checks them, and no looser: JSON types are strict (`"4"` is no
 `true`; an integer is a valid number), unknown fields are refused at every level (the body, a
 message, a content part, a tool), and each shape OpenAI defines (messages by role, content
 parts by type, tools, tool_choice, response_format) is checked whole before any engine sees it.
-Parameters OpenAI defines but an engine cannot honour are passed on for the engine to refuse.
+Parameters OpenAI defines but an engine cannot honour are passed on for the engine to refuse
+(docs/API.md, "Parameters by engine", is the table of what each engine does with each).
 
 Limits of our own, documented in docs/API.md: `MAX_NAME_CHARS` for a message's `name`,
 `MAX_TOOLS`, `MAX_LOGIT_BIAS` entries with token ids up to `MAX_TOKEN_ID`, `seed` in 64 bits.
@@ -341,9 +342,7 @@ class ChatCompletionRequest(_Sampling):
         # Newer clients send max_completion_tokens; engines still read max_tokens.
         if "max_completion_tokens" in params:
             params["max_tokens"] = params.pop("max_completion_tokens")
-        params.pop("metadata", None)
-        params.pop("store", None)
-        return params
+        return params  # metadata and store too: an upstream gets them, the embedded engine refuses them
 
     @property
     def requested_max_tokens(self) -> int | None:

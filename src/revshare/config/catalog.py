@@ -17,7 +17,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
+from revshare.config.analytics_section import AnalyticsConfig
 from revshare.config.checks import CatalogInvalid, EntryError, validate_catalog
+from revshare.config.scaleout_sections import RateLimitsConfig
 from revshare.config.sections import (
     Customer,
     EngineConfig,
@@ -171,7 +173,9 @@ class Catalog(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     server: ServerConfig = ServerConfig()
+    rate_limits: RateLimitsConfig = RateLimitsConfig()
     log: LogConfig = LogConfig()
+    analytics: AnalyticsConfig = AnalyticsConfig()
     engines: tuple[EngineConfig, ...] = ()
     models: tuple[ModelConfig, ...] = ()
     prices: tuple[Price, ...] = ()
@@ -298,3 +302,7 @@ class Catalog(BaseModel):
         if url:
             return url
         return f"sqlite:///{Path(self.server.data_dir) / 'ledger.db'}"
+
+    def analytics_path(self) -> Path:
+        """The analytics store's DuckDB file: analytics.path, else `analytics.duckdb` in the data dir."""
+        return Path(self.analytics.path) if self.analytics.path else Path(self.server.data_dir) / "analytics.duckdb"

@@ -43,6 +43,7 @@ __all__ = [
     "validate_key_limits",
     "validate_licences",
     "validate_lineage",
+    "validate_model_kinds",
     "validate_model_references",
     "validate_models_priced",
     "validate_price_models",
@@ -124,7 +125,10 @@ def validate_model_references(catalog: CatalogSections) -> list[EntryError]:
     model_ids = {m.id for m in catalog.models}
     errors: list[EntryError] = []
     for i, m in enumerate(catalog.models):
-        if m.engine not in engine_ids:
+        for j, choice in enumerate(m.engines):
+            if choice.id not in engine_ids:
+                errors.append(EntryError(("models", i, "engines", j, "id"), f"unknown engine {choice.id!r}"))
+        if not m.engines and m.engine not in engine_ids:
             errors.append(EntryError(("models", i, "engine"), f"unknown engine {m.engine!r}"))
         if m.base_model is not None and m.base_model not in model_ids:
             errors.append(EntryError(("models", i, "base_model"), f"unknown model {m.base_model!r}"))
@@ -140,6 +144,21 @@ def _reaches_a_cycle(model: ModelConfig, by_id: Mapping[str, ModelConfig]) -> bo
         seen.add(current.id)
         current = by_id.get(current.base_model) if current.base_model else None
     return False
+
+
+def validate_model_kinds(catalog: CatalogSections) -> list[EntryError]:
+    """An embedded engine loads one model file: its models are all chat or all embedding models."""
+    embedded = {e.id for e in catalog.engines if e.kind == "embedded"}
+    first: dict[str, ModelConfig] = {}
+    errors: list[EntryError] = []
+    for i, m in enumerate(catalog.models):
+        if m.engine not in embedded:
+            continue
+        other = first.setdefault(m.engine, m)
+        if other.kind != m.kind:
+            errors.append(EntryError(("models", i, "kind"), f"the embedded engine {m.engine!r} loads one model file, "
+                                     f"and its model {other.id!r} is of kind {other.kind!r}"))
+    return errors
 
 
 def validate_lineage(catalog: CatalogSections) -> list[EntryError]:
@@ -250,6 +269,7 @@ def validate_witnesses(catalog: CatalogSections) -> list[EntryError]:
 VALIDATIONS: tuple[Callable[[CatalogSections], list[EntryError]], ...] = (
     validate_unique_ids,
     validate_model_references,
+    validate_model_kinds,
     validate_lineage,
     validate_price_models,
     validate_price_versions,

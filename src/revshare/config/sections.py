@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from revshare.config.scaleout_sections import ROUTE_PREFIX, EngineChoice
 from revshare.instants import coerce_instant, format_instant
 from revshare.money import catalog_amount
 
@@ -133,6 +134,12 @@ class EngineConfig(_Strict):
     timeout_s: float = Field(default=120.0, gt=0)
     connect_timeout_s: float = Field(default=5.0, gt=0)
     max_connections: int = Field(default=256, ge=1)
+    # Routing (a model naming several engines, docs/CONFIG.md "Several engines per model"): after
+    # `failure_threshold` failures in a row the engine is taken out; after `cooldown_s` a health
+    # check that it answers puts it back. Health is checked every `health_interval_s`.
+    failure_threshold: int = Field(default=3, ge=1, le=1000, strict=True)
+    cooldown_s: float = Field(default=10.0, gt=0, le=3600)
+    health_interval_s: float = Field(default=5.0, gt=0, le=3600)
 
     @model_validator(mode="after")
     def _kind_fields(self) -> EngineConfig:
@@ -149,10 +156,19 @@ class EngineConfig(_Strict):
 
 
 class ModelConfig(_Strict):
-    """A model the gateway serves, the engine that runs it and its lineage."""
+    """A model the gateway serves, the engine (or engines) that run it and its lineage.
+
+    `engine = "gpu0"` names one engine; `engines = ["gpu0", {id = "gpu1", weight = 2}]` names
+    several, and requests are routed across the healthy ones. With `engines`, `engine` is the
+    router's id, `route:<model id>` (set here; the catalog may not set both).
+    """
 
     id: Identifier
     engine: str
+    engines: tuple[EngineChoice, ...] = ()
+    # What the model serves: "chat" (chat and text completions, /v1/responses) or "embedding"
+    # (/v1/embeddings only, priced per input token by its price's input_per_million).
+    kind: Literal["chat", "embedding"] = "chat"
     upstream_model: str | None = None
     licensor: str | None = None
     base_model: str | None = None
@@ -170,6 +186,34 @@ class ModelConfig(_Strict):
     description: str = ""
     # The `[[licences]]` id whose terms bind the host for this model (inherited along base_model).
     licence: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_or_several_engines(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        choices, engine = data.get("engines"), data.get("engine")
+        if choices is not None and not isinstance(choices, list | tuple):
+            raise ValueError("engines: want a list of engine ids or {id, weight} tables")
+        if not choices:  # absent, or empty beside an engine (as a dumped catalog has it)
+            if engine is None:
+                raise ValueError("engines: want a non-empty list of engine ids or {id, weight} tables"
+                                 if choices is not None else
+                                 "a model needs engine (an engine's id) or engines (several, to route across)")
+            return data
+        route = f"{ROUTE_PREFIX}{data.get('id')}"
+        if engine is not None and engine != route:
+            raise ValueError("give engine (one) or engines (several), not both")
+        return {**data, "engine": route,
+                "engines": [{"id": c} if isinstance(c, str) else c for c in choices]}
+
+    @field_validator("engines")
+    @classmethod
+    def _distinct_engines(cls, value: tuple[EngineChoice, ...]) -> tuple[EngineChoice, ...]:
+        ids = [c.id for c in value]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"an engine is named twice in {ids}")
+        return value
 
     @field_validator("max_tokens_limit")
     @classmethod

@@ -25,7 +25,11 @@ __all__ = [
     "UsageMeter",
 ]
 
-Endpoint = Literal["chat.completions", "completions"]
+# "responses" runs as a chat completion (the API maps OpenAI's Responses onto chat); "embeddings"
+# is answered by `Engine.complete` with OpenAI's embeddings body, never streamed, and an engine
+# serving no embeddings refuses it (EngineRejected, param "model"). So the interface stays
+# complete/stream: a router that wraps engines delegates embeddings with no extra method.
+Endpoint = Literal["chat.completions", "completions", "embeddings", "responses"]
 TokenCounter = Callable[[str], int]
 
 
@@ -58,14 +62,17 @@ class EngineUnavailable(EngineError):
 class UsageMeter:
     """Token counts of one request, updated while it runs.
 
-    `estimated` is set when the engine gave no usage and a tokenizer counted instead.
+    `estimated` is set when the engine gave no usage and a tokenizer counted instead. `engine` is
+    set by a router to the engine that served (the record names it); empty: the model's engine.
     """
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0
+    cached_reported: bool = False  # the engine said how many prompt tokens were cached (even 0)
     estimated: bool = False
     finished: bool = False
+    engine: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,12 +11,15 @@ scrape time) counts the requests waiting for or holding the model. A request ent
 when its job is submitted and leaves when the job's future is done: finished, failed, or
 cancelled before it started (a client gone while waiting, or shutdown).
 
-Requests are checked here for what only this engine knows, before they queue: logprobs (llama.cpp
-keeps no logits to give them), token ids against the model's vocabulary, content parts other than
-text, tools other than functions. Each refusal is an `EngineRejected` (400, recorded `rejected`,
-charged nothing) that names the parameter. Content parts become the text llama.cpp's chat formats
-expect, and a missing content (an assistant turn with tool_calls) an empty text. llama.cpp's own
+Requests are checked before they queue for what only this engine knows (`llama_params.py`: each
+parameter honoured or refused with an `EngineRejected` naming it, 400, recorded `rejected`,
+charged nothing; messages turned into what llama.cpp's chat formats read). llama.cpp's own
 errors are translated once, in `_translate`: its context check becomes `context_length_exceeded`.
+Cached prompt tokens are the prompt's prefix llama.cpp kept from the request before.
+
+An engine whose models are all `kind = "embedding"` loads its GGUF in embedding mode (default: the
+bundled all-MiniLM-L6-v2, `bert_gguf.py`) and answers `complete()` for `/v1/embeddings` only
+(`embedding.py`), on the same worker thread and queue.
 
 Each model chats in its own format, chosen once at load (`chat_formats.py`: the catalog's
 `chat_format`, else the GGUF's template, else `text`), and a request without max_tokens runs with
@@ -28,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import inspect
-import json
 import logging
 import re
 import threading
@@ -45,7 +47,10 @@ from revshare.engines.base import (
     GenerationRequest,
     UsageMeter,
 )
+from revshare.engines.bert_gguf import default_embedding_model_path
 from revshare.engines.chat_formats import chat_handler
+from revshare.engines.embedding import embed_with_llama
+from revshare.engines.llama_params import ParamRefused, chat_messages, check_chat, check_common
 from revshare.metrics import Metrics
 
 __all__ = ["EmbeddedEngine", "default_model_path"]
@@ -74,6 +79,7 @@ class _Job:
         self.meter = meter
         self.cancelled = threading.Event()
         self.arrived = time.perf_counter()
+        self.prompt_pending = False  # the next eval is the prompt's: what it leaves out was cached
 
 
 class EmbeddedEngine(Engine):
@@ -84,6 +90,8 @@ class EmbeddedEngine(Engine):
         self.id = config.id
         self._config = config
         self._models = {m.id: m for m in models}
+        # An engine loads one GGUF: an embedding model (llama.cpp's embedding mode) or a chat one.
+        self.embedding = bool(models) and all(m.kind == "embedding" for m in models)
         self._llm: Any = None
         self._job: _Job | None = None
         self._executor = concurrent.futures.ThreadPoolExecutor(
@@ -135,7 +143,13 @@ class EmbeddedEngine(Engine):
             raise EngineUnavailable(
                 "llama-cpp-python is not installed: pip install 'revshare[embedded]'"
             ) from exc
-        path = self._config.model_path or default_model_path()
+        if len({m.kind for m in self._models.values()}) > 1:
+            raise EngineUnavailable(f"engine {self.id!r} loads one model file: its models must all be chat models "
+                                    "or all embedding models")
+        path = self._config.model_path or (default_embedding_model_path() if self.embedding else default_model_path())
+        # An embedding model only ever runs batches: its threads are n_threads_batch.
+        batch: dict[str, Any] = {"embedding": True, "n_batch": self._config.n_ctx, "n_ubatch": self._config.n_ctx,
+                                 "n_threads_batch": self._config.n_threads} if self.embedding else {}
         try:
             # No chat_format: llama-cpp-python takes the GGUF's own template when it has one.
             self._llm = Llama(
@@ -144,9 +158,12 @@ class EmbeddedEngine(Engine):
                 n_threads=self._config.n_threads,
                 seed=self._config.seed,
                 verbose=False,
+                **batch,
             )
         except (ValueError, RuntimeError, OSError) as exc:
             raise EngineUnavailable(f"engine {self.id!r} cannot load {path}: {exc}") from exc
+        if self.embedding:
+            return
         self._choose_chat_formats()
         self._completion_params = set(inspect.signature(self._llm.create_completion).parameters)
         self._chat_params = set(inspect.signature(self._llm.create_chat_completion).parameters)
@@ -165,17 +182,29 @@ class EmbeddedEngine(Engine):
             log.info("engine %r: model %r chats in the %s format", self.id, model.id, name)
 
     def _wrap_generate(self) -> None:
-        """Count tokens where llama.cpp produces them, for whichever job is running."""
+        """Count tokens where llama.cpp produces them, for whichever job is running: the prompt's,
+        the cached ones (the prompt's prefix llama.cpp kept from the request before and did not
+        evaluate again: the prompt minus what its first eval got) and each one sampled."""
         import llama_cpp
 
         llm = self._llm
         original: Callable[..., Iterator[int]] = llm.generate
+        original_eval: Callable[[list[int]], None] = llm.eval
         vocab = llm._model.vocab
+
+        def counting_eval(tokens: list[int]) -> None:
+            job = self._job
+            if job is not None and job.prompt_pending:
+                job.prompt_pending = False
+                job.meter.cached_tokens = max(0, job.meter.prompt_tokens - len(tokens))
+            original_eval(tokens)
 
         def counting_generate(tokens: list[int], *args: Any, **kwargs: Any) -> Iterator[int]:
             job = self._job
             if job is not None:
                 job.meter.prompt_tokens = len(tokens)
+                job.meter.cached_tokens, job.meter.cached_reported = 0, True
+                job.prompt_pending = True
             for token in original(tokens, *args, **kwargs):
                 if job is not None:
                     if job.cancelled.is_set():
@@ -185,6 +214,7 @@ class EmbeddedEngine(Engine):
                 yield token
 
         llm.generate = counting_generate
+        llm.eval = counting_eval
 
     async def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
@@ -202,22 +232,15 @@ class EmbeddedEngine(Engine):
     # generation ---------------------------------------------------------------------------
 
     def _kwargs(self, request: GenerationRequest, stream: bool) -> dict[str, Any]:
-        """llama.cpp's arguments for a request, or `_Refused` for what this engine cannot do."""
-        chat = request.endpoint == "chat.completions"
+        """llama.cpp's arguments for a request, or `ParamRefused` for what this engine cannot do."""
+        chat = request.endpoint != "completions"
+        model = request.model.id
+        check_common(request.params, model, self._llm.n_vocab() if self._llm is not None else None, chat)
         allowed = self._chat_params if chat else self._completion_params
         params = {k: v for k, v in request.params.items() if k in allowed}
-        model = request.model.id
-        if params.get("logprobs") if chat else params.get("logprobs") is not None:
-            raise _Refused(f"the embedded engine keeps no logprobs (model {model!r}); leave 'logprobs' unset",
-                           "logprobs", "unsupported_parameter")
-        vocab = self._llm.n_vocab() if self._llm is not None else None
-        for token in params.get("logit_bias") or {}:
-            if vocab is not None and int(token) >= vocab:
-                raise _Refused(f"token {token} is not in the vocabulary of {model!r} (token ids 0 to {vocab - 1})",
-                               "logit_bias", "invalid_value")
         if chat:
-            params["messages"] = [_llama_message(m, i, model) for i, m in enumerate(params.get("messages", []))]
-            _check_tools(params)
+            params["messages"] = chat_messages(params.get("messages", []), model, self.chat_formats.get(model, ""))
+            check_chat(params)
         else:
             prompt = params.get("prompt")
             if isinstance(prompt, list):
@@ -234,7 +257,9 @@ class EmbeddedEngine(Engine):
             raise EngineUnavailable(f"engine {self.id!r} is not loaded")
         self._job = job
         try:
-            if request.endpoint == "chat.completions":
+            if self.embedding:
+                return embed_with_llama(self._llm, request, job.meter)
+            if request.endpoint != "completions":
                 self._llm.chat_handler = self._chat_handlers.get(request.model.id, self._chat_handlers.get(None))
                 return self._llm.create_chat_completion(**kwargs)
             return self._llm.create_completion(**kwargs)
@@ -248,18 +273,24 @@ class EmbeddedEngine(Engine):
         """llama.cpp's errors, once: a ValueError is about the request; anything else is the engine's."""
         if isinstance(exc, EngineError):
             return exc
-        what = "messages" if request.endpoint == "chat.completions" else "prompt"
+        what = "prompt" if request.endpoint == "completions" else "messages"
         if isinstance(exc, ValueError):
             context = _CONTEXT.search(str(exc))
             if context is not None:
-                return _Refused(f"the model {request.model.id!r} has a context of {context[2]} tokens, and the {what} "
-                                f"take {context[1]}; shorten the {what}", what, "context_length_exceeded")
+                return ParamRefused(f"the model {request.model.id!r} has a context of {context[2]} tokens, and the "
+                                    f"{what} take {context[1]}; shorten the {what}", what, "context_length_exceeded")
             return EngineRejected(f"the embedded engine refused the request: {exc}")
         log.error("engine %r failed", self.id, exc_info=exc)
         return EngineError(f"engine {self.id!r} failed ({exc.__class__.__name__})")
 
+    def _check_kind(self, request: GenerationRequest) -> None:
+        if self.embedding != (request.endpoint == "embeddings"):
+            what = "embeddings only" if self.embedding else "no embeddings"
+            raise ParamRefused(f"the model {request.model.id!r} serves {what}", "model", "invalid_value")
+
     async def complete(self, request: GenerationRequest, meter: UsageMeter) -> dict[str, Any]:
-        kwargs = self._kwargs(request, False)
+        self._check_kind(request)
+        kwargs = {} if self.embedding else self._kwargs(request, False)
         job = _Job(meter)
         try:
             data: dict[str, Any] = await asyncio.wrap_future(self._submit(self._run, request, kwargs, job, False))
@@ -268,6 +299,8 @@ class EmbeddedEngine(Engine):
         except asyncio.CancelledError:
             job.cancelled.set()  # the client is gone: a running job stops at its next token
             raise
+        if self.embedding:
+            return data
         usage = data.get("usage") or {}
         # llama.cpp's own figures win; they equal what the counting hook saw.
         meter.prompt_tokens = int(usage.get("prompt_tokens", meter.prompt_tokens))
@@ -278,6 +311,7 @@ class EmbeddedEngine(Engine):
     async def stream(
         self, request: GenerationRequest, meter: UsageMeter
     ) -> AsyncIterator[dict[str, Any]]:
+        self._check_kind(request)
         kwargs = self._kwargs(request, True)
         job = _Job(meter)
         loop = asyncio.get_running_loop()
@@ -313,56 +347,3 @@ class EmbeddedEngine(Engine):
             # Client gone or stream finished: stop the worker at the next token.
             job.cancelled.set()
         meter.finished = True
-
-
-class _Refused(EngineRejected):
-    """What this engine cannot do for the request: a 400 naming the parameter, with its own code."""
-
-    def __init__(self, message: str, param: str, code: str) -> None:
-        super().__init__(message, param=param)
-        self.code = code
-
-
-def _llama_message(message: dict[str, Any], index: int, model: str) -> dict[str, Any]:
-    """A message as llama.cpp's chat formats read it: `content` always a string."""
-    content = message.get("content")
-    if isinstance(content, list):
-        texts = []
-        for number, part in enumerate(content):
-            kind = part.get("type")
-            if kind not in ("text", "refusal"):
-                raise _Refused(f"the model {model!r} reads text only: a content part of type {kind!r} cannot "
-                               "be given to it", f"messages[{index}].content[{number}]", "invalid_value")
-            texts.append(part[kind])
-        content = "\n".join(texts)
-    return {**message, "content": content or ""}
-
-
-def _check_tools(params: dict[str, Any]) -> None:
-    """Functions only, and a schema llama.cpp can turn into a grammar when one is named."""
-    tools = params.get("tools") or []
-    for number, tool in enumerate(tools):
-        if tool.get("type") != "function":
-            raise _Refused(f"the embedded engine calls functions only, not {tool.get('type')!r} tools",
-                           f"tools[{number}]", "unsupported_parameter")
-    if tools:  # llama.cpp reads every function's parameters; OpenAI lets a function have none
-        params["tools"] = tools = [{**t, "function": {"parameters": {"type": "object", "properties": {}},
-                                                      **t["function"]}} for t in tools]
-    choice = params.get("tool_choice")
-    if not isinstance(choice, dict) or not tools:
-        return
-    if choice.get("type") != "function":
-        raise _Refused(f"the embedded engine takes tool_choice 'none', 'auto', 'required' or a function, not "
-                       f"{choice.get('type')!r}", "tool_choice", "unsupported_parameter")
-    name = choice["function"]["name"]
-    chosen = next((n for n, t in enumerate(tools) if t["function"]["name"] == name), None)
-    if chosen is None:
-        raise _Refused(f"tool_choice names {name!r}, which is not one of the tools", "tool_choice.function.name",
-                       "invalid_value")
-    from llama_cpp.llama_grammar import LlamaGrammar
-
-    try:
-        LlamaGrammar.from_json_schema(json.dumps(tools[chosen]["function"]["parameters"]), verbose=False)
-    except Exception as exc:  # the converter fails as it may (AssertionError, KeyError, TypeError)
-        raise _Refused(f"the embedded engine cannot follow this JSON schema: {str(exc)[:200]}",
-                       f"tools[{chosen}].function.parameters", "invalid_value") from exc

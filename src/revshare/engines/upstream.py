@@ -33,10 +33,12 @@ from revshare.engines.base import (
     GenerationRequest,
     UsageMeter,
 )
+from revshare.engines.embedding import embeddings_body, input_texts
 
 __all__ = ["UpstreamEngine"]
 
-_PATHS = {"chat.completions": "/chat/completions", "completions": "/completions"}
+_PATHS = {"chat.completions": "/chat/completions", "completions": "/completions", "embeddings": "/embeddings",
+          "responses": "/chat/completions"}
 
 PROBE_TIMEOUT_S = 1.0
 PROBE_TTL_S = 5.0
@@ -118,6 +120,11 @@ class UpstreamEngine(Engine):
 
     def _body(self, request: GenerationRequest, stream: bool) -> dict[str, Any]:
         body = dict(request.params)
+        if request.endpoint == "embeddings":
+            # Floats from the upstream (every server sends them); encoded here as the client asked.
+            body["encoding_format"] = "float"
+            body["model"] = request.model.served_name
+            return body
         if body.get("max_tokens") is None:
             body["max_tokens"] = request.model.max_tokens_for(None)  # the catalog's default
         body["model"] = request.model.served_name
@@ -139,12 +146,15 @@ class UpstreamEngine(Engine):
             data: dict[str, Any] = json.loads(body)
         except ValueError as exc:
             raise EngineError(f"engine {self.id!r} returned a body that is not JSON") from exc
+        if request.endpoint == "embeddings":
+            return _embeddings(self.id, request, meter, data, self.count_tokens)
         usage = data.get("usage") or {}
         if isinstance(usage.get("completion_tokens"), int) and isinstance(usage.get("prompt_tokens"), int):
             meter.prompt_tokens = usage["prompt_tokens"]
             meter.completion_tokens = usage["completion_tokens"]
             details = usage.get("prompt_tokens_details") or {}
             meter.cached_tokens = int(details.get("cached_tokens") or 0)
+            meter.cached_reported = isinstance(details.get("cached_tokens"), int)
         else:
             meter.estimated = True
             meter.prompt_tokens = self.count_tokens(request.model, _prompt_text(request))
@@ -180,6 +190,7 @@ class UpstreamEngine(Engine):
                         meter.completion_tokens = usage["completion_tokens"]
                         details = usage.get("prompt_tokens_details") or {}
                         meter.cached_tokens = int(details.get("cached_tokens") or 0)
+                        meter.cached_reported = isinstance(details.get("cached_tokens"), int)
                     if not chunk.get("choices"):
                         continue  # the usage-only chunk: the API layer emits its own
                     text = _choices_text(chunk)
@@ -189,6 +200,24 @@ class UpstreamEngine(Engine):
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise _unavailable(self.id, exc) from exc
         meter.finished = True
+
+
+def _embeddings(engine_id: str, request: GenerationRequest, meter: UsageMeter, data: dict[str, Any],
+                count: Callable[[ModelConfig, str], int]) -> dict[str, Any]:
+    """An upstream's embeddings, metered by its usage (else counted), encoded as the client asked."""
+    try:
+        vectors = [[float(x) for x in item["embedding"]] for item in sorted(data["data"], key=lambda d: d["index"])]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise EngineError(f"engine {engine_id!r} returned embeddings in an unknown shape") from exc
+    usage = data.get("usage") or {}
+    if isinstance(usage.get("prompt_tokens"), int):
+        meter.prompt_tokens = usage["prompt_tokens"]
+    else:
+        meter.estimated = True
+        meter.prompt_tokens = sum(count(request.model, t) for t in input_texts(request.params)
+                                  if isinstance(t, str))
+    meter.finished = True
+    return embeddings_body(vectors, request.model.id, request.params.get("encoding_format") or "float")
 
 
 def _unavailable(engine_id: str, exc: BaseException) -> EngineUnavailable:
