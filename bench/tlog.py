@@ -2,6 +2,7 @@
 
     PYTHONPATH=src python bench/tlog.py [--leaves 1000000] [--proofs 1000] [--sql-leaves N | --no-sql]
                                         [--statement-leaves 1000000 | --no-statement]
+                                        [--tiles-leaves 100000 --tile-requests 2000 | --no-tiles | --only-tiles]
 
 Each figure comes with a baseline measured in the same run (plain hashlib SHA-256 of the
 same leaf bytes; the rfc8785 reference canonicalizer), so results from different machines
@@ -18,6 +19,10 @@ The statement part times `revshare verify statement` (`verify_bundle`) on a synt
 one licensor, one flat-share contract, N leaves shaped as the ledger's projections, all in the
 statement's range; writing the bundle is not timed. It is verified twice: as `revshare verify
 statement` runs (the leaf scan split over two processes where it can fork) and in one process.
+
+The tiles part (bench/tlog_tiles.py) serves a log from the gateway as C2SP tlog-tiles: tiles per
+second against the JSON leaves route, and a whole log read and verified from tiles against the same
+from the JSON leaves route.
 """
 
 from __future__ import annotations
@@ -90,9 +95,16 @@ def main() -> None:
     ap.add_argument("--statement-leaves", type=int, default=1_000_000, help="leaves of the statement part")
     ap.add_argument("--no-statement", action="store_true", help="skip the statement part")
     ap.add_argument("--only-statement", action="store_true", help="run the statement part only")
+    ap.add_argument("--tiles-leaves", type=int, default=100_000, help="leaves of the tiles part (bench/tlog_tiles.py)")
+    ap.add_argument("--tile-requests", type=int, default=2000, help="tile requests timed against the gateway")
+    ap.add_argument("--no-tiles", action="store_true", help="skip the tiles part")
+    ap.add_argument("--only-tiles", action="store_true", help="run the tiles part only")
     args = ap.parse_args()
     if args.only_statement:
         bench_statement(args.statement_leaves)
+        return
+    if args.only_tiles:
+        _tiles(args)
         return
     n = args.leaves
 
@@ -176,6 +188,14 @@ def main() -> None:
         bench_sql(args.sql_leaves or n, args.proofs, n / t_integrated, n / t_append, median_us(incl_gen))
     if not args.no_statement:
         bench_statement(args.statement_leaves)
+    if not args.no_tiles:
+        _tiles(args)
+
+
+def _tiles(args: argparse.Namespace) -> None:
+    from tlog_tiles import bench_tiles  # bench/tlog_tiles.py, beside this script
+
+    bench_tiles(args.tiles_leaves, args.tile_requests, usage_record, CHUNK)
 
 
 def usage_record(seq: int) -> Any:

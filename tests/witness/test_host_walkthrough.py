@@ -30,7 +30,7 @@ WITNESS_LINE = "— witness.licensor.example/w1 "
 
 
 def section_5_blocks() -> list[str]:
-    section = DOC.read_text().split("## 5. Running a witness", 1)[1]
+    section = DOC.read_text().split("## 5. Running a witness", 1)[1].split("\n## 6. ", 1)[0]
     return re.findall(r"^```bash\n(.*?)^```$", section, flags=re.M | re.S)
 
 

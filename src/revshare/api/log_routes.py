@@ -51,6 +51,8 @@ __all__ = ["router"]
 router = APIRouter(prefix="/v1", tags=["log"], dependencies=[Depends(single_query_values)])
 
 MAX_LEAVES = 10_000
+SHORT_CACHE = "private, max-age=5"
+"""Cache-Control of what changes as the log grows: the checkpoint, and partial tiles (`tiles_routes`)."""
 T = TypeVar("T")
 # Sizes, indexes and seqs are SQL BIGINTs: a larger number is a 400 naming it, never an overflow.
 Positive = Annotated[int, Query(ge=1, le=INT64_MAX)]
@@ -121,8 +123,10 @@ async def vkey(request: Request) -> str:
             summary="The log's newest signed checkpoint (C2SP signed note), with its witnesses' cosignatures",
             operation_id="getCheckpoint", response_class=PlainTextResponse, openapi_extra=LOG_READER,
             responses=_LOG_ERRORS)
-async def checkpoint(request: Request, log_id: str, _: LogReader) -> str:
-    return await _read(service_of(request).reader.latest_checkpoint, log_id)
+async def checkpoint(request: Request, response: Response, log_id: str, _: LogReader) -> str:
+    note = await _read(service_of(request).reader.latest_checkpoint, log_id)
+    response.headers["Cache-Control"] = SHORT_CACHE
+    return note
 
 
 async def _record(request: Request, record_id: str) -> UsageRecord | None:

@@ -7,9 +7,12 @@ and a non-zero exit. Each module below registers its commands on the one `app`.
 from __future__ import annotations
 
 from revshare.cli import (  # noqa: F401 - registers commands
+    analytics,
+    canary,
     config_check,
     customers,
     keys,
+    ledger,
     log,
     serve,
     settle,

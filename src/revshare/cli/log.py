@@ -6,6 +6,7 @@ Each command is thin: load the catalog and the ledger, call `revshare.logstore.i
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -51,7 +52,8 @@ def log_key(config: ConfigOption = DEFAULT_CONFIG) -> None:
 
 @log_app.command("integrate")
 def log_integrate(config: ConfigOption = DEFAULT_CONFIG) -> None:
-    """Integrate every committed record into its logs and sign a checkpoint per log.
+    """Integrate every committed record into its logs and sign a checkpoint per log, then submit the new
+    checkpoints to the witnesses the catalog names (one round; a witness that fails is a warning).
 
     The gateway does this every `[log] interval_s`; run it by hand or at period close.
     Exits 1, signing nothing new, if a checkpoint would not extend the last one signed.
@@ -59,6 +61,7 @@ def log_integrate(config: ConfigOption = DEFAULT_CONFIG) -> None:
     Example: revshare log integrate
     """
     from revshare.logstore.integrator import IntegrationError, integrate
+    from revshare.logstore.witness_client import submit_now
 
     catalog = catalog_or_exit(config)
     ledger = ledger_or_exit(catalog)
@@ -69,6 +72,14 @@ def log_integrate(config: ConfigOption = DEFAULT_CONFIG) -> None:
     for log_id, signed in sorted(checkpoints.items()):
         out.print(f"{log_id}: size {signed.checkpoint.size}, root {signed.checkpoint.root_hash.hex()} "
                   f"({signed.checkpoint.origin})")
+    if not checkpoints or not catalog.witnesses:
+        return
+    for name, status in sorted(submit_now(ledger, catalog, sorted(checkpoints)).items()):
+        if status.last_error is not None:
+            err.print(labelled("warning:", "bold yellow", f"witness {name}: {status.last_error} "
+                                                           "(the gateway submits again)"), soft_wrap=True)
+        else:
+            out.print(f"witness {name}: {status.cosigned} new cosignature(s) kept")
 
 
 @log_app.command("checkpoint")
@@ -162,3 +173,30 @@ def licensor_token_create(
     print(secret)
 
 
+
+
+@log_app.command("export-tiles")
+def log_export_tiles(
+    log_id: Annotated[str, typer.Option("--log", help="A licensor id, or _host.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="The folder a static web server or bucket serves.")],
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Write a log as C2SP tlog-tiles (checkpoint, hash tiles, entry bundles) for a static host.
+
+    Full tiles already in the folder are kept, so running it again writes only what is new.
+
+    Example: revshare log export-tiles --log google --out /srv/tiles/google
+    """
+    from revshare.logstore.tiles import export_tiles
+    from revshare.logstore.tree_store import LogReadError
+
+    ledger = ledger_or_exit(catalog_or_exit(config))
+    if out_dir.exists() and not out_dir.is_dir():
+        fail(f"--out {out_dir} exists and is not a folder")
+    try:
+        done = export_tiles(ledger, log_id, out_dir)
+    except LogReadError as exc:
+        fail(f"{exc} (run `revshare log integrate`)")
+    except (OSError, TlogError) as exc:
+        fail(f"cannot export the tiles of log {log_id!r} to {out_dir}: {exc}")
+    out.print(f"{log_id}: size {done.size}, {done.written} tiles written, {done.kept} full tiles kept, in {out_dir}")

@@ -233,6 +233,11 @@ def verify_statement(
         screen.print(table)
         totals = v.statement["totals"]
         out.print(one_line(f"OK: {v.name} verifies: amount due {totals['amount_due']} {v.statement['currency']}"))
+    history = verdicts[0].acceptances if verdicts else None
+    if history is not None:
+        out.print(one_line(f"OK: acceptances.json is signed: {len(history.acceptances)} acceptances of "
+                           f"{len(history.licences)} licences' terms and {len(history.suspensions)} suspensions "
+                           f"through {history.through}"))
 
 
 def _warn_if_inside(key: str, bundle: Path) -> None:
@@ -247,3 +252,52 @@ def _warn_if_inside(key: str, bundle: Path) -> None:
             f"the key {key} is inside the bundle {bundle}: a bundle checked against its own key only agrees with "
             "itself. Verify with the host key you hold (the host prints it with `revshare log key` and hands it "
             "over out of band); verifying anyway.")), soft_wrap=True)
+
+
+@verify_app.command("tiles")
+def verify_tiles_cmd(
+    location: Annotated[str, typer.Argument(help="The tiles base: a folder (revshare log export-tiles) or a URL "
+                                                 "(https://HOST/v1/log/LOG, or a static host).")],
+    key: KeyOption,
+    checkpoint: Annotated[Path | None, typer.Option(
+        help="A signed checkpoint you hold [default: the one at LOCATION]: the tiles must prove its tree.")] = None,
+    previous: Annotated[Path | None, typer.Option(
+        help="An older signed checkpoint you hold: the tiles must prove the checkpoint extends it.")] = None,
+    leaf: Annotated[list[int] | None, typer.Option(
+        help="Read only this leaf (repeatable), proven by an inclusion proof from the tiles; printed as one line.")]
+    = None,
+    origin: Annotated[str | None, typer.Option(help="Require this log origin.")] = None,
+    policy: PolicyOption = None,
+    token_env: Annotated[str, typer.Option(
+        help="The environment variable holding your licensor token, sent to an http(s) LOCATION.")]
+    = "REVSHARE_LICENSOR_TOKEN",
+) -> None:
+    """Check a log served as C2SP tlog-tiles against its signed checkpoint: every entry bundle rebuilds
+    the signed root and every hash tile agrees (or, with --leaf, only those leaves, each with its
+    inclusion proof); with --previous, consistency with an older checkpoint; with --policy, the cosignatures.
+
+    Example: revshare verify tiles https://gw.example/v1/log/google --key host.vkey --previous jan.checkpoint
+    """
+    import os
+
+    from revshare.verify.tiles import open_tiles, prove_leaves, read_checkpoint, verify_extension_from_tiles
+    from revshare.verify.tiles import verify_tiles as verify_all
+
+    vkey, held = _vkey(key), _policy(policy)
+    older = _read(previous, "checkpoint") if previous is not None else None
+    with _checking(f"tiles {location}"):
+        fetch = open_tiles(location, os.environ.get(token_env) or None)
+        note = _read(checkpoint, "checkpoint") if checkpoint is not None else read_checkpoint(fetch)
+        signed = open_checkpoint(note, vkey, origin)
+        if older is not None:
+            verify_extension_from_tiles(fetch, open_checkpoint(older, vkey, signed.origin), signed)
+        witnessed = f", {describe(check_cosigned(note, held, vkey, origin=signed.origin), held)}" if held else ""
+        if leaf:
+            for index, data in zip(leaf, prove_leaves(fetch, signed, leaf), strict=True):
+                print(json.dumps({"index": index, "data": data.decode("utf-8", "replace")}, ensure_ascii=False))
+            what = f"{len(leaf)} leaves proven included"
+        else:
+            verdict = verify_all(fetch, note, vkey)
+            what = f"{verdict.tiles} tiles rebuild it"
+    out.print(one_line(f"OK: {signed.origin} size {signed.size} root {signed.root_hash.hex()}: {what}"
+                       + (f", extends {previous}" if previous is not None else "") + witnessed))
