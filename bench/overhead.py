@@ -7,6 +7,7 @@ throughput ratio, so figures are comparable across machines.
 
     .venv/bin/python bench/overhead.py            # full run
     .venv/bin/python bench/overhead.py --quick    # a smoke run
+    .venv/bin/python bench/overhead.py --rollup-interval-s 3600   # the usage rollups' fold as good as off
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ sys.path.insert(0, str(REPO / "src"))
 CATALOG = """
 [server]
 commit_batch_max = 512
+rollup_interval_s = {rollup_interval_s}
 
 [[engines]]
 id = "stub"
@@ -114,6 +116,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer requests, for a smoke run")
     parser.add_argument("--requests", type=int, default=None, help="requests per cell (default 400, quick 60)")
+    parser.add_argument("--rollup-interval-s", type=float, default=2.0,
+                        help="how often the gateway folds new records into the usage rollups (default 2, as "
+                             "revshare.toml's default; 3600: not during the run, the rollups' cost left out)")
     args = parser.parse_args()
     total = args.requests or (60 if args.quick else 400)
 
@@ -121,7 +126,7 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="revshare-bench-"))
     stub_port, gw_port = free_port(), free_port()
-    (tmp / "bench.toml").write_text(CATALOG.format(stub_port=stub_port))
+    (tmp / "bench.toml").write_text(CATALOG.format(stub_port=stub_port, rollup_interval_s=args.rollup_interval_s))
     db_url = f"sqlite:///{tmp / 'ledger.db'}"
     ledger = Ledger(db_url)
     ledger.migrate()
@@ -138,7 +143,8 @@ def main() -> None:
         direct = (f"http://127.0.0.1:{stub_port}/v1/chat/completions", {})
         via = (f"http://127.0.0.1:{gw_port}/v1/chat/completions", {"Authorization": f"Bearer {key}"})
         before = ledger.count()
-        print(f"{total} requests per cell; upstream stub replies 16 tokens; metering on (SQLite WAL, group commit)\n")
+        print(f"{total} requests per cell; upstream stub replies 16 tokens; metering on (SQLite WAL, group commit); "
+              f"rollups folded every {args.rollup_interval_s:g} s\n")
         header = (f"{'mode':<7} {'conc':>4} | {'direct p50':>10} {'p99':>7} {'rps':>7} | "
                   f"{'gateway p50':>11} {'p99':>7} {'rps':>7} | {'added p50':>9} {'added p99':>9} {'rps ratio':>9}")
         print(header)

@@ -102,5 +102,7 @@ def test_billing_is_what_the_records_come_to_per_line_and_each_customer_sees_its
     assert acme["requests"] == 2 and Decimal(acme["total_due"]) == expected
     mine = _settled(gw, "/v1/me/billing", gw.keys["demo"])
     assert {row["customer"] for row in mine["data"]} <= {"demo"}
-    bad = _usage(gw, "/admin/billing", gw.admin_token, period="2026-13")
-    assert bad.status_code == 400 and bad.json()["error"]["param"] == "period"
+    # Months that parse but have no calendar (year 0; 9999-12, whose next month does not exist).
+    for period, token in [("2026-13", gw.admin_token), ("0000-01", gw.keys["demo"]), ("9999-12", gw.admin_token)]:
+        bad = _usage(gw, "/admin/billing" if token == gw.admin_token else "/v1/me/billing", token, period=period)
+        assert bad.status_code == 400 and bad.json()["error"]["param"] == "period", (period, bad.text)

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Table, select
@@ -19,8 +20,8 @@ from revshare.records.record import Outcome, UsageRecord
 from revshare.reporting import fold as fold_module
 from revshare.reporting.fold import fold_new_records, folded_seq
 from revshare.reporting.query import usage
-from revshare.reporting.rollup import Group, Totals, by_day, fold, from_pico, to_pico
-from revshare.reporting.schema import usage_daily, usage_rollups
+from revshare.reporting.rollup import Group, Totals, by_day, fold, from_pico, project, to_pico
+from revshare.reporting.schema import SUMMARIES, group_columns, usage_daily, usage_rollups
 from tests.support.records import record
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
@@ -53,12 +54,25 @@ def stored(ledger: Ledger, table: Table = usage_rollups) -> dict[Group, Totals]:
             for r in rows}
 
 
+def stored_summary(ledger: Ledger, table: Table) -> dict[tuple[object, ...], Totals]:
+    columns = group_columns(table)
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(select(table)).all()
+    return {(r[0].replace(tzinfo=UTC), *(getattr(r, c) for c in columns)):
+            Totals(r.requests, r.prompt_tokens, r.completion_tokens, r.cached_tokens,
+                   from_pico(r.amount_units, r.amount_pico))
+            for r in rows}
+
+
 def check(ledger: Ledger) -> None:
     """Both grains hold exactly the records: the hours as the reference folds them, the days
-    as those hours summed per day."""
+    as those hours summed per day; and every summary those groups summed over what it leaves out."""
     hourly = expected(ledger.records())
     assert stored(ledger) == hourly
     assert stored(ledger, usage_daily) == by_day(hourly)
+    for grain, groups in (("hour", hourly), ("day", by_day(hourly))):
+        for table in SUMMARIES[grain]:
+            assert stored_summary(ledger, table) == project(groups, group_columns(table)), table.name
 
 
 def test_folds_in_any_batches_interleaved_with_appends_equal_the_records(ledger: Ledger) -> None:
@@ -142,6 +156,56 @@ def test_usage_sums_periods_and_groups_exactly_in_utc(ledger: Ledger) -> None:
     charged = usage(ledger, start=START, end=end, charged_only=True)
     assert sum(row.totals.requests for row in charged.rows) == sum(
         1 for r in records if r.outcome in (Outcome.OK, Outcome.CLIENT_DISCONNECT))
+
+
+def test_every_summary_usage_reads_answers_as_the_full_rollups_do(ledger: Ledger,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """usage() reads the smallest table that has the columns asked for; with only the full
+    rollups to read from it must answer the same, row for row."""
+    from revshare.reporting import query as query_module
+
+    rng = random.Random(9)
+    ledger.append_now([varied(i, rng) for i in range(300)])
+    fold_new_records(ledger)
+    end = START + timedelta(days=3)
+    asks = [dict(granularity=g, group_by=b, customer=c, charged_only=o)
+            for g in ("hour", "day") for b in (None, "model", "customer", "key", "outcome")
+            for c in (None, "acme") for o in (False, True)]
+    answers = [usage(ledger, start=START, end=end, **ask).rows for ask in asks]  # type: ignore[arg-type]
+    monkeypatch.setattr(query_module, "SUMMARIES", {"hour": (usage_rollups,), "day": (usage_daily,)})
+    for ask, answer in zip(asks, answers, strict=True):
+        assert usage(ledger, start=START, end=end, **ask).rows == answer, ask  # type: ignore[arg-type]
+
+
+def test_a_limit_keeps_the_first_rows_and_says_there_were_more(ledger: Ledger) -> None:
+    rng = random.Random(4)
+    ledger.append_now([varied(i, rng) for i in range(200)])
+    fold_new_records(ledger)
+    end = START + timedelta(days=3)
+    every = usage(ledger, start=START, end=end, granularity="hour", group_by="customer")
+    first = usage(ledger, start=START, end=end, granularity="hour", group_by="customer", limit=10)
+    assert first.truncated and list(first.rows) == list(every.rows[:10])
+    assert not usage(ledger, start=START, end=end, granularity="hour", group_by="customer",
+                     limit=len(every.rows)).truncated
+
+
+def test_the_summaries_migration_fills_them_from_rollups_already_folded(ledger: Ledger) -> None:
+    """A ledger folded before revision 0013 gets its summaries from its rollups, exactly."""
+    from alembic import command
+    from alembic.config import Config
+
+    from revshare.ledger import store
+
+    rng = random.Random(12)
+    ledger.append_now([varied(i, rng) for i in range(250)])
+    fold_new_records(ledger)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(store.__file__).parent / "migrations"))
+    with ledger.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0013-1")  # the summaries dropped, the rollups kept
+    ledger.migrate()
+    check(ledger)
 
 
 def test_amounts_split_into_units_and_picounits_exactly() -> None:

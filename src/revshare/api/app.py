@@ -9,12 +9,26 @@ from typing import Any
 from fastapi import FastAPI
 
 from revshare import __version__
-from revshare.api import admin, console, documents_routes, health_routes, log_routes, openai_routes, usage_routes
+from revshare.accounts.live_users import LiveEndUsers
+from revshare.api import (
+    admin,
+    console,
+    documents_routes,
+    embeddings_routes,
+    health_routes,
+    log_routes,
+    openai_routes,
+    responses_routes,
+    usage_routes,
+)
 from revshare.api.edge import Edge
+from revshare.api.end_users import EndUsers
 from revshare.api.errors import install_error_handlers
+from revshare.api.log_admin_routes import router as log_admin_router
 from revshare.api.metrics_routes import router as metrics_router
 from revshare.api.openapi import finish_openapi
 from revshare.api.terms_routes import router as terms_router
+from revshare.api.tiles_routes import router as tiles_router
 from revshare.config import Catalog
 from revshare.engines.base import Engine
 from revshare.ledger.store import Ledger
@@ -35,6 +49,8 @@ def create_app(catalog: Catalog, *, admin_token: str, ledger: Ledger | None = No
         async with open_gateway(catalog, ledger, engines, admin_token, metrics) as gateway:
             app.state.gateway = gateway
             app.state.tlog = LogService.start(catalog, ledger, metrics)
+            app.state.end_users = EndUsers(app.state.tlog.identity.secret, LiveEndUsers(catalog))
+            app.state.end_users.register(metrics)
             try:
                 yield
             finally:
@@ -48,14 +64,18 @@ def create_app(catalog: Catalog, *, admin_token: str, ledger: Ledger | None = No
     )
     install_error_handlers(app)
     app.include_router(openai_routes.router)
+    app.include_router(embeddings_routes.router)
+    app.include_router(responses_routes.router)
     app.include_router(admin.router)
     app.include_router(usage_routes.admin_router)
+    app.include_router(log_admin_router)
     app.include_router(usage_routes.customer_router)
     app.include_router(documents_routes.admin_router)
     app.include_router(documents_routes.customer_router)
     app.include_router(documents_routes.licensor_router)
     app.include_router(terms_router)
     app.include_router(log_routes.router)
+    app.include_router(tiles_router)
     app.include_router(metrics_router)
     app.include_router(health_routes.router)
     app.include_router(console.router)

@@ -13,6 +13,7 @@ A document is served byte for byte as stored at settlement, so its SHA-256 is th
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -30,7 +31,7 @@ from revshare.logstore.licensor_tokens import find_token
 from revshare.monthend.periods import closed_periods
 from revshare.monthend.schema import settlement_documents, settlement_states
 
-__all__ = ["admin_router", "customer_router", "licensor_router"]
+__all__ = ["Document", "admin_router", "customer_router", "find_document", "licensor_router", "list_documents"]
 
 admin_router = APIRouter(prefix="/admin", dependencies=[Depends(require_admin), Depends(single_query_values)],
                          tags=["admin"])
@@ -55,7 +56,8 @@ def _owner(kind: str, body: str) -> str:
     return str(document.get("customer" if kind == "invoice" else "licensor", ""))
 
 
-def _documents(ledger: Ledger, period: str | None, kind: Kind | None, owner: str | None) -> list[dict[str, Any]]:
+def list_documents(ledger: Ledger, period: str | None, kind: Kind | None, owner: str | None) -> list[dict[str, Any]]:
+    """Issued documents (period, kind, name, number, sha256, for), of `owner` only when given."""
     d = settlement_documents
     query = select(d.c.period, d.c.kind, d.c.name, d.c.number, d.c.sha256, d.c.body).order_by(d.c.period, d.c.position)
     if period is not None:
@@ -73,15 +75,31 @@ def _documents(ledger: Ledger, period: str | None, kind: Kind | None, owner: str
     return listed
 
 
-def _document(ledger: Ledger, period: str, name: str, kind: Kind | None, owner: str | None) -> Response:
+@dataclass(frozen=True, slots=True)
+class Document:
+    kind: str
+    sha256: str
+    body: str  # the JSON text as issued
+
+
+def find_document(ledger: Ledger, period: str, name: str, kind: Kind | None, owner: str | None) -> Document | None:
+    """One issued document, or None when there is none of that kind and owner (someone else's)."""
     d = settlement_documents
     query = select(d.c.kind, d.c.sha256, d.c.body).where(d.c.period == period, d.c.name == name)
     with ledger.engine.connect() as conn:
         row = conn.execute(query).first()
     if row is None or (kind is not None and row.kind != kind) or (owner is not None
                                                                    and _owner(row.kind, row.body) != owner):
+        return None
+    return Document(str(row.kind), str(row.sha256), str(row.body))
+
+
+def _document(ledger: Ledger, period: str, name: str, kind: Kind | None, owner: str | None) -> Response:
+    found = find_document(ledger, period, name, kind, owner)
+    if found is None:
         raise ApiError(404, f"no document {name!r} in {period}", code="not_found", param="name")
-    return Response(row.body.encode("utf-8"), media_type="application/json", headers={"x-revshare-sha256": row.sha256})
+    return Response(found.body.encode("utf-8"), media_type="application/json",
+                    headers={"x-revshare-sha256": found.sha256})
 
 
 @admin_router.get("/periods", summary="Closed periods, oldest first", operation_id="listPeriods",
@@ -104,7 +122,7 @@ async def periods(request: Request) -> dict[str, Any]:
                   response_model=None, openapi_extra=ADMIN, responses={**_LIST_OK, **error_responses(400, 401)})
 async def admin_documents(request: Request, period: PeriodQuery = None, kind: Kind | None = None) -> dict[str, Any]:
     ledger = gateway_of(request).ledger
-    return {"data": await run_in_threadpool(_documents, ledger, period, kind, None)}
+    return {"data": await run_in_threadpool(list_documents, ledger, period, kind, None)}
 
 
 @admin_router.get("/documents/{period}/{name}", summary="One statement or invoice, as issued",
@@ -120,7 +138,7 @@ async def admin_document(request: Request, period: PeriodPath, name: NamePath) -
 async def my_invoices(request: Request, key: Annotated[ApiKey, Depends(require_customer)],
                       period: PeriodQuery = None) -> dict[str, Any]:
     ledger = gateway_of(request).ledger
-    return {"data": await run_in_threadpool(_documents, ledger, period, "invoice", key.customer)}
+    return {"data": await run_in_threadpool(list_documents, ledger, period, "invoice", key.customer)}
 
 
 @customer_router.get("/invoices/{period}/{name}", summary="One of this key's customer's invoices",
@@ -147,7 +165,7 @@ async def require_licensor(request: Request) -> str:
 async def my_statements(request: Request, licensor: Annotated[str, Depends(require_licensor)],
                         period: PeriodQuery = None) -> dict[str, Any]:
     ledger = gateway_of(request).ledger
-    return {"data": await run_in_threadpool(_documents, ledger, period, "statement", licensor)}
+    return {"data": await run_in_threadpool(list_documents, ledger, period, "statement", licensor)}
 
 
 @licensor_router.get("/statements/{period}/{name}", summary="One of this licensor's statements",

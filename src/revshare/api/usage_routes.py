@@ -13,11 +13,14 @@ from starlette.concurrency import run_in_threadpool
 from revshare.api.auth import gateway_of, require_admin, require_customer
 from revshare.api.errors import ApiError, error_responses
 from revshare.api.limits import single_query_values
-from revshare.api.openapi import ADMIN, CUSTOMER, ok_response
+from revshare.api.openapi import ADMIN, CUSTOMER, SCHEMAS, ok_response
+from revshare.api.protocol import INT64_MAX
 from revshare.instants import format_instant, parse_instant
 from revshare.ledger.store import ApiKey
 from revshare.reporting.invoices import invoice_figures
+from revshare.reporting.months import Period
 from revshare.reporting.query import Granularity, GroupBy, Usage, usage
+from revshare.reporting.records_page import RecordFilter, records_page
 
 __all__ = ["admin_router", "customer_router"]
 
@@ -95,6 +98,10 @@ PeriodQuery = Annotated[str | None, Query(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$",
 async def _billing(request: Request, period: str | None, customer: str | None) -> dict[str, Any]:
     gateway = gateway_of(request)
     month = period or format_instant(datetime.now(UTC))[:7]
+    try:
+        Period.parse(month)  # the pattern admits months with no calendar: 0000-01, 9999-12
+    except ValueError as exc:
+        raise ApiError(400, f"period: {exc}", param="period") from None
     figures, folded = await run_in_threadpool(invoice_figures, gateway.ledger, month, gateway.catalog.unit_prices)
     return {"object": "billing", "period": month, "timezone": "UTC", "as_of_seq": folded,
             "data": [{"customer": f.customer, "currency": f.currency, "requests": f.requests,
@@ -115,3 +122,60 @@ async def admin_billing(request: Request, period: PeriodQuery = None,
 async def my_billing(request: Request, key: Annotated[ApiKey, Depends(require_customer)],
                      period: PeriodQuery = None) -> dict[str, Any]:
     return await _billing(request, period, key.customer)
+
+
+SCHEMAS["RecordsPage"] = {
+    "type": "object", "additionalProperties": False, "required": ["object", "data", "next_after_seq", "has_more"],
+    "properties": {"object": {"const": "list"},
+                   "data": {"type": "array", "items": {"$ref": "#/components/schemas/UsageRecord"}},
+                   "next_after_seq": {"type": "integer", "minimum": 0,
+                                      "description": "send it as `after_seq` for the next page"},
+                   "has_more": {"type": "boolean"}},
+    "description": "Usage records in ledger order, one page"}
+_RECORDS_OK = ok_response("RecordsPage", description="A page of usage records, oldest first (UTC instants)")
+AfterSeq = Annotated[int, Query(ge=0, le=INT64_MAX, description="the cursor: records after this ledger seq")]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Name = Annotated[str | None, Query(min_length=1, max_length=128)]
+Outcome = Annotated[Literal["ok", "client_disconnect", "engine_error", "rejected"] | None, Query()]
+
+
+async def _records(request: Request, where: RecordFilter, after_seq: int, limit: int) -> dict[str, Any]:
+    ledger = gateway_of(request).ledger
+    page = await run_in_threadpool(lambda: records_page(ledger, where, after_seq=after_seq, limit=limit))
+    return {"object": "list", "data": [r.to_json() for r in page.records], "next_after_seq": page.next_after_seq,
+            "has_more": page.has_more}
+
+
+def _filter(start: str | None, end: str | None, **names: str | None) -> RecordFilter:
+    def read(text: str | None, name: str) -> datetime | None:
+        if text is None:
+            return None
+        try:
+            return parse_instant(text)
+        except ValueError:
+            raise ApiError(400, f"{name} must be an ISO 8601 date or instant, e.g. 2026-11-01", param=name) from None
+
+    since, until = read(start, "start"), read(end, "end")
+    if since is not None and until is not None and until <= since:
+        raise ApiError(400, "end must be after start", param="end")
+    return RecordFilter(start=since, end=until, **names)
+
+
+@admin_router.get("/usage/records", summary="Usage records, filtered, a page at a time (cursor: after_seq)",
+                  operation_id="listUsageRecords", response_model=None, openapi_extra=ADMIN,
+                  responses={**_RECORDS_OK, **error_responses(400, 401)})
+async def admin_records(request: Request, after_seq: AfterSeq = 0, limit: Limit = 100, customer: Name = None,
+                        key: Name = None, model: Name = None, outcome: Outcome = None, start: Instant = None,
+                        end: Instant = None) -> dict[str, Any]:
+    where = _filter(start, end, customer=customer, key_id=key, model=model, outcome=outcome)
+    return await _records(request, where, after_seq, limit)
+
+
+@customer_router.get("/usage/records", summary="This key's customer's usage records, a page at a time",
+                     operation_id="listMyUsageRecords", response_model=None, openapi_extra=CUSTOMER,
+                     responses={**_RECORDS_OK, **error_responses(400, 401, 403)})
+async def my_records(request: Request, key_: Annotated[ApiKey, Depends(require_customer)], after_seq: AfterSeq = 0,
+                     limit: Limit = 100, key: Name = None, model: Name = None, outcome: Outcome = None,
+                     start: Instant = None, end: Instant = None) -> dict[str, Any]:
+    where = _filter(start, end, customer=key_.customer, key_id=key, model=model, outcome=outcome)
+    return await _records(request, where, after_seq, limit)

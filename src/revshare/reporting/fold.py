@@ -1,4 +1,5 @@
-"""Keep the rollups up to date: fold the records after `rollup_state.folded_seq`, in seq order.
+"""Keep the rollups (and their summaries, `schema.SUMMARIES`) up to date: fold the records after
+`rollup_state.folded_seq`, in seq order.
 
 Each fold is one transaction that takes the state row's lock first, reads the next records,
 adds them to their groups (with the period whose close bills them, read from the closes in
@@ -18,8 +19,8 @@ from revshare.instants import as_utc
 from revshare.ledger.schema import usage_records as u
 from revshare.ledger.store import Ledger
 from revshare.monthend.schema import settlement_periods
-from revshare.reporting.rollup import Group, Totals, by_day, fold, from_pico, to_pico
-from revshare.reporting.schema import GROUP_COLUMNS, TOTAL_COLUMNS, rollup_state, usage_daily, usage_rollups
+from revshare.reporting.rollup import Group, Totals, by_day, fold, from_pico, project, to_pico
+from revshare.reporting.schema import SUMMARIES, TOTAL_COLUMNS, group_columns, rollup_state
 
 __all__ = ["FOLD_BATCH", "fold_new_records", "folded_seq"]
 
@@ -48,8 +49,9 @@ def fold_new_records(ledger: Ledger, batch: int = FOLD_BATCH) -> int:
         closes = {str(p): int(last) for p, last in conn.execute(
             select(settlement_periods.c.period, settlement_periods.c.last_seq))}
         hourly = fold((_record(row) for row in rows), closes)
-        _merge(conn, usage_rollups, hourly)
-        _merge(conn, usage_daily, by_day(hourly))
+        for grain, groups in (("hour", hourly), ("day", by_day(hourly))):
+            for table in SUMMARIES[grain]:
+                _merge(conn, table, groups, rows[-1].seq)
         conn.execute(update(rollup_state).where(rollup_state.c.id == 1).values(folded_seq=rows[-1].seq))
         return len(rows)
 
@@ -75,30 +77,32 @@ def _record(row: Any) -> _Record:
     return _Record(seq, as_utc(started_at), *rest)
 
 
-def _merge(conn: Connection, table: Table, groups: dict[Group, Totals]) -> None:
-    """Add each group's totals to its row in `table`: one read of the rows of the hours (days)
-    involved, then one executemany for new rows and one for changed ones."""
+def _merge(conn: Connection, table: Table, groups: dict[Group, Totals], seq: int) -> None:
+    """Add each group's totals (summed over the columns `table` leaves out) to its row in `table`:
+    one read of the rows of the hours (days) involved, then one executemany for new rows and one
+    for changed ones; a table that keeps `changed_seq` gets `seq` (the fold's last) on both."""
+    columns = group_columns(table)
+    mark = {"changed_seq": seq} if "changed_seq" in table.c else {}
     when = table.c[table.primary_key.columns.keys()[0]]  # hour, or day
-    stored: dict[Group, Totals] = {}
-    starts = sorted({g.start for g in groups})
+    summed = project(groups, columns)
+    stored: dict[tuple[Any, ...], Totals] = {}
+    starts = sorted({key[0] for key in summed})
     for i in range(0, len(starts), 500):
         for row in conn.execute(select(table).where(when.in_(starts[i:i + 500]))):
-            group = Group(as_utc(row[0]), *(getattr(row, name) for name in GROUP_COLUMNS))
-            if group in groups:
-                stored[group] = Totals(row.requests, row.prompt_tokens, row.completion_tokens, row.cached_tokens,
-                                       from_pico(row.amount_units, row.amount_pico))
-    new = [{when.name: g.start, **_keys(g), **_values(t)} for g, t in groups.items() if g not in stored]
-    changed = [{"k_start": g.start, **{f"k_{k}": v for k, v in _keys(g).items()}, **_values(stored[g] + t)}
-               for g, t in groups.items() if g in stored]
+            key = (as_utc(row[0]), *(getattr(row, name) for name in columns))
+            if key in summed:
+                stored[key] = Totals(row.requests, row.prompt_tokens, row.completion_tokens, row.cached_tokens,
+                                     from_pico(row.amount_units, row.amount_pico))
+    new = [{when.name: key[0], **dict(zip(columns, key[1:], strict=True)), **_values(t), **mark}
+           for key, t in summed.items() if key not in stored]
+    changed = [{"k_start": key[0], **{f"k_{c}": v for c, v in zip(columns, key[1:], strict=True)},
+                **_values(stored[key] + t), **mark} for key, t in summed.items() if key in stored]
     if new:
         conn.execute(table.insert(), new)
     if changed:
-        key = and_(when == bindparam("k_start"), *(table.c[name] == bindparam(f"k_{name}") for name in GROUP_COLUMNS))
-        conn.execute(update(table).where(key).values({name: bindparam(name) for name in TOTAL_COLUMNS}), changed)
-
-
-def _keys(group: Group) -> dict[str, object]:
-    return {name: getattr(group, name) for name in GROUP_COLUMNS}
+        match = and_(when == bindparam("k_start"), *(table.c[name] == bindparam(f"k_{name}") for name in columns))
+        conn.execute(update(table).where(match).values({name: bindparam(name) for name in (*TOTAL_COLUMNS, *mark)}),
+                     changed)
 
 
 def _values(totals: Totals) -> dict[str, object]:

@@ -13,11 +13,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection, and_, case, func, select
 
 from revshare.ledger.store import Ledger
 from revshare.monthend.schema import settlement_credits, settlement_periods
-from revshare.reporting.schema import rollup_state, usage_daily
+from revshare.reporting.schema import rollup_state, usage_daily_lines
 from revshare.settlement.period import Period
 from revshare.settlement.rounding import places_of, round_half_even
 
@@ -44,9 +44,10 @@ class InvoiceFigures:
 def invoice_figures(ledger: Ledger, period: str,
                     unit_prices: Callable[[str], tuple[Decimal, Decimal]]) -> tuple[tuple[InvoiceFigures, ...], int]:
     """Per (customer, currency), the period's invoice figures; and the seq the rollups hold up to."""
-    Period.parse(period)  # a month, or ValueError
-    d = usage_daily
-    line = (d.c.customer, d.c.currency, d.c.model, d.c.price_version, d.c.day)
+    first_day = Period.parse(period).start  # a month, or ValueError
+    d = usage_daily_lines  # one row per invoice line a day: no key
+    late = case((d.c.day < first_day, 1), else_=0)  # late usage: started before the period it is billed in
+    line = (d.c.customer, d.c.currency, d.c.model, d.c.price_version, late)
     query = (select(*line, func.sum(d.c.requests), func.sum(d.c.prompt_tokens), func.sum(d.c.completion_tokens))
              .where(d.c.billing_period == period, d.c.outcome.in_(_CHARGED)).group_by(*line))
     with ledger.engine.connect() as conn:
@@ -54,9 +55,8 @@ def invoice_figures(ledger: Ledger, period: str,
         rows = conn.execute(query).all()
         granted = _credits(conn, period)
     lines: dict[tuple[str, str, str, str, bool], list[int]] = {}
-    for customer, currency, model, version, day, requests, prompt, completion in rows:
-        late = f"{day.year:04d}-{day.month:02d}" != period
-        acc = lines.setdefault((customer, currency, model, version, late), [0, 0, 0])
+    for customer, currency, model, version, is_late, requests, prompt, completion in rows:
+        acc = lines.setdefault((customer, currency, model, version, bool(is_late)), [0, 0, 0])
         acc[0] += int(requests)
         acc[1] += int(prompt)
         acc[2] += int(completion)

@@ -4,7 +4,7 @@ float)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 from revshare.settlement.period import Period
 
-__all__ = ["PICO", "Group", "Totals", "billing_period", "by_day", "fold", "from_pico", "hour_of", "to_pico"]
+__all__ = ["PICO", "Group", "Totals", "billing_period", "by_day", "fold", "from_pico", "hour_of", "project", "to_pico"]
 
 
 class Group(NamedTuple):
@@ -52,6 +52,16 @@ def by_day(groups: Mapping[Group, Totals]) -> dict[Group, Totals]:
         before = days.get(day)
         days[day] = totals if before is None else before + totals
     return days
+
+
+def project(groups: Mapping[Group, Totals], columns: Sequence[str]) -> dict[tuple[Any, ...], Totals]:
+    """Groups summed over every column but `columns`: keyed by (start, *those columns' values)."""
+    out: dict[tuple[Any, ...], Totals] = {}
+    for group, totals in groups.items():
+        key = (group.start, *(getattr(group, name) for name in columns))
+        before = out.get(key)
+        out[key] = totals if before is None else before + totals
+    return out
 
 
 PICO = 10**12

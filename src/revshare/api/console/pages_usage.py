@@ -1,5 +1,6 @@
-"""Usage pages, read from the rollups: the operator's overview (the last 30 days by model, this
-month's invoice figures per customer) and usage explorer, and a customer's own explorer, scoped
+"""Usage pages, read from the rollups: the operator's overview (the last 30 days by model, the
+licensors' share per day and how requests ended (`overview_view.py`), this month's invoice figures
+per customer) and usage explorer, and a customer's own explorer, scoped
 to its customer by the session (a `customer=` in its URL is ignored). Filters live in the URL; the
 CSV is the same query's rows. Bad filters: the page again with a message per field, status 400.
 
@@ -18,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from revshare.api.auth import gateway_of
 from revshare.api.console.guards import CustomerPage, OperatorPage
+from revshare.api.console.overview_view import outcomes_view, shares_view
 from revshare.api.console.usage_view import (
     GROUPS,
     MAX_ROWS,
@@ -66,14 +68,20 @@ async def overview(request: Request, _: OperatorPage) -> Response:
     month = datetime.now(UTC).strftime("%Y-%m")
     shown = await run_in_threadpool(load, ledger, filters)
     figures, billed_seq = await run_in_threadpool(_figures, request, month)
+    plot = chart_data(filters, shown)
+    share_lines, shares, shares_seq = await run_in_threadpool(shares_view, ledger, gateway_of(request).catalog,
+                                                              filters, plot["x"])
+    outcomes = await run_in_threadpool(outcomes_view, ledger, filters, plot["x"])
+    plot |= {"share": share_lines, "rates": outcomes.chart}
     ranked = sorted(figures, key=lambda f: (-f.total_due, -f.requests, f.customer, f.currency))
     due: dict[str, Decimal] = {}
     for f in figures:
         due[f.currency] = due.get(f.currency, Decimal(0)) + f.total_due
     return render(request, "overview.html", title="Overview", filters=filters, totals=shown.totals(),
-                  plot=chart_data(filters, shown), month=month, top=ranked[:TOP], more=max(0, len(ranked) - TOP),
+                  plot=plot, shares=shares, outcomes=outcomes, month=month, top=ranked[:TOP],
+                  more=max(0, len(ranked) - TOP),
                   customers=len({f.customer for f in figures}), due=sorted(due.items()),
-                  as_of_seq=min(shown.as_of_seq, billed_seq),
+                  as_of_seq=min(shown.as_of_seq, billed_seq, shares_seq, outcomes.folded_seq),
                   interval=gateway_of(request).catalog.server.rollup_interval_s,
                   explore="/console/usage?" + filters.query(with_customer=False))
 

@@ -150,8 +150,8 @@ class Shown:
 def load(ledger: Ledger, filters: Filters) -> Shown:
     """The rollups' rows for these filters (summed in SQL, never a scan of the records)."""
     found: Usage = usage(ledger, start=filters.since, end=filters.until, granularity=filters.granularity,
-                         group_by=filters.group_by, customer=filters.customer)
-    if len(found.rows) > MAX_ROWS:
+                         group_by=filters.group_by, customer=filters.customer, limit=MAX_ROWS)
+    if found.truncated:
         return Shown((), found.folded_seq, too_many=True)
     rows = tuple(Row(r.period_start, r.group, r.currency, r.totals.requests, r.totals.prompt_tokens,
                      r.totals.completion_tokens, r.totals.cached_tokens, r.totals.amount) for r in found.rows)
