@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -41,9 +42,15 @@ def test_serve_with_a_multiprocess_dir(tmp_path: Path, monkeypatch: pytest.Monke
             assert total(s, "revshare_tokens_total", type="output") == ledger.records(record_id=record_id)[0].completion_tokens
             assert total(s, "revshare_ledger_backlog") == 0  # this process's state gauges ride along
             assert any(shared.glob("*.db")), "the counters live in the shared directory"
+            # The access log's thread writes a batch every 0.2 s: wait for the line while the
+            # process runs, so that a slow exit on a loaded machine does not decide the test.
+            deadline = time.monotonic() + 10
+            while f"record_id={record_id}" not in log.read_text() and time.monotonic() < deadline:
+                time.sleep(0.05)
         finally:
             proc.terminate()
             proc.wait(10)
         ledger.close()
     lines = [line for line in log.read_text().splitlines() if f"record_id={record_id}" in line]
-    assert len(lines) == 1 and "route=/v1/chat/completions status=200" in lines[0] and key not in log.read_text()
+    assert len(lines) == 1 and "route=/v1/chat/completions status=200" in lines[0] and key not in log.read_text(), \
+        log.read_text()

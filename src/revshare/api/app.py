@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -51,6 +52,10 @@ def create_app(catalog: Catalog, *, admin_token: str, ledger: Ledger | None = No
             app.state.tlog = LogService.start(catalog, ledger, metrics)
             app.state.end_users = EndUsers(app.state.tlog.identity.secret, LiveEndUsers(catalog))
             app.state.end_users.register(metrics)
+            # What startup built (the app, the catalog, engines, templates) lives as long as the
+            # process: moved out of the collector's reach, CPython's full collections no longer walk
+            # it again and again, which made the p99 tail (13-107 ms pauses; docs/BENCHMARKS.md).
+            gc.freeze()
             try:
                 yield
             finally:
