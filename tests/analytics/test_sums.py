@@ -26,6 +26,7 @@ from revshare.analytics.sums import aggregates_of, columnar_aggregate_sql, colum
 from revshare.records.record import Outcome, UsageRecord
 from revshare.settlement import Period, UsageAggregate, Window, aggregate, window_for
 from revshare.settlement.users import Sighting
+from tests.support.real_parts import import_or_skip
 from tests.support.settlement_builders import catalog, record
 
 CAT = catalog([
@@ -124,7 +125,7 @@ CH_TYPES = {"BIGINT": "Int64", "VARCHAR": "String"}
 
 @pytest.fixture(scope="module")
 def clickhouse() -> Iterator[Any]:
-    session = pytest.importorskip("chdb.session", reason="chDB (ClickHouse in process) is not installed")
+    session: Any = import_or_skip("chdb.session", "chDB (ClickHouse in process, the dev extra)")
     s = session.Session()
     s.query("CREATE DATABASE IF NOT EXISTS revshare")
     yield s

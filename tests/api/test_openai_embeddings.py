@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import base64
 import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from decimal import Decimal
 
@@ -19,7 +16,8 @@ import pytest
 from revshare.config import parse_catalog
 from revshare.records.record import Outcome
 from tests.support.catalogs import catalog_dict
-from tests.support.servers import Running, free_port, running_gateway
+from tests.support.llama_server import llama_cpp_server
+from tests.support.servers import Running, running_gateway
 
 pytestmark = pytest.mark.engine
 
@@ -41,27 +39,9 @@ def minilm_path() -> str:
 @pytest.fixture(scope="module")
 def embedding_server(minilm_path: str) -> Iterator[str]:
     """llama-cpp-python's own server, in embedding mode, as a real upstream."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", minilm_path, "--host", "127.0.0.1", "--port", str(port),
-         "--embedding", "true", "--n_ctx", "512", "--n_batch", "512", "--n_ubatch", "512", "--model_alias", "minilm"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 120
-    try:
-        while True:
-            try:
-                if httpx.get(base + "/models", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("llama_cpp.server did not start")
-            time.sleep(0.3)
+    with llama_cpp_server(minilm_path, "--embedding", "true", "--n_ctx", "512", "--n_batch", "512",
+                          "--n_ubatch", "512", "--model_alias", "minilm") as base:
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(20)
 
 
 @pytest.fixture(scope="module")

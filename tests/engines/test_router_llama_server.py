@@ -3,10 +3,6 @@ names the one that did, and when the stub is killed every request goes on to lla
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,7 +14,8 @@ from revshare.config import parse_catalog
 from revshare.records.record import Outcome
 from tests.scaleout.processes import Upstream
 from tests.support.catalogs import catalog_dict
-from tests.support.servers import Running, free_port, running_gateway
+from tests.support.llama_server import llama_cpp_server
+from tests.support.servers import Running, running_gateway
 
 MODEL = "gemma-3-270m"
 BODY = {"model": MODEL, "messages": [{"role": "user", "content": "Name a colour."}], "max_tokens": 4}
@@ -26,27 +23,8 @@ BODY = {"model": MODEL, "messages": [{"role": "user", "content": "Name a colour.
 
 @pytest.fixture
 def llama_server(model_path: str) -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", model_path, "--host", "127.0.0.1",
-         "--port", str(port), "--chat_format", "gemma", "--n_ctx", "1024", "--model_alias", MODEL],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    base = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 120
-    try:
-        while True:
-            try:
-                if httpx.get(base + "/models", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("llama_cpp.server did not start")
-            time.sleep(0.3)
+    with llama_cpp_server(model_path, "--chat_format", "gemma", "--n_ctx", "1024", "--model_alias", MODEL) as base:
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(20)
 
 
 def _post(gw: Running) -> str:

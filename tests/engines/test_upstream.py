@@ -7,10 +7,6 @@ upstream covers what that server lacks (stream usage via stream_options).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +17,8 @@ import pytest
 from revshare.config import parse_catalog
 from revshare.records.record import Outcome
 from tests.support.catalogs import catalog_dict
-from tests.support.servers import Running, ServerThread, free_port, running_gateway, upstream_stub_app
+from tests.support.llama_server import llama_cpp_server
+from tests.support.servers import Running, ServerThread, running_gateway, upstream_stub_app
 
 MODEL = "gemma-3-270m"
 MESSAGES = [{"role": "user", "content": "Name three colours."}]
@@ -33,28 +30,8 @@ def _rid(response_id: str) -> str:
 
 @pytest.fixture(scope="module")
 def llama_server(model_path: str) -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", model_path, "--host", "127.0.0.1",
-         "--port", str(port), "--chat_format", "gemma", "--n_ctx", "2048", "--model_alias", MODEL],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    base = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 120
-    try:
-        while True:
-            try:
-                if httpx.get(base + "/models", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("llama_cpp.server did not start")
-            time.sleep(0.3)
+    with llama_cpp_server(model_path, "--chat_format", "gemma", "--n_ctx", "2048", "--model_alias", MODEL) as base:
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(20)
 
 
 @pytest.fixture(scope="module")

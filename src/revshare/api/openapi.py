@@ -20,6 +20,13 @@ from __future__ import annotations
 from typing import Any
 
 from revshare.api.errors import ERROR_SCHEMA, error_responses
+from revshare.api.openapi_parts import BOOL as _BOOL
+from revshare.api.openapi_parts import INSTANT as _INSTANT
+from revshare.api.openapi_parts import INT as _INT
+from revshare.api.openapi_parts import OPT_STR as _OPT_STR
+from revshare.api.openapi_parts import STR as _STR
+from revshare.api.openapi_parts import Schema
+from revshare.api.openapi_parts import object_schema as _object
 from revshare.api.openapi_terms import TERMS_SCHEMAS
 from revshare.records.projection import PROJECTION_VERSION
 from revshare.tlog.receipt import RECEIPT_FORMAT
@@ -28,7 +35,6 @@ __all__ = ["ADMIN", "CHAT_OK", "COMPLETION_OK", "CUSTOMER", "INCLUSION_OK", "LEA
            "RECEIPT_OK", "RECEIPT_READER", "RECORDS_OK", "SCHEMAS", "SECURITY_SCHEMES", "finish_openapi",
            "ok_response"]
 
-Schema = dict[str, Any]
 
 # Security -------------------------------------------------------------------------------------
 
@@ -56,18 +62,6 @@ def _ref(name: str) -> Schema:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _object(required: list[str], properties: dict[str, Schema], *, closed: bool = False, **extra: Any) -> Schema:
-    schema: Schema = {"type": "object", "required": required, "properties": properties, **extra}
-    if closed:
-        schema["additionalProperties"] = False
-    return schema
-
-
-_INT = {"type": "integer", "minimum": 0}
-_STR = {"type": "string"}
-_BOOL = {"type": "boolean"}
-_OPT_STR = {"type": ["string", "null"]}
-_INSTANT = {"type": "string", "format": "date-time"}
 _AMOUNT = {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$", "description": "a decimal amount, as text"}
 _B64 = {"type": "string", "contentEncoding": "base64"}
 _ENDPOINT = {"type": "string", "enum": ["chat.completions", "completions", "embeddings", "responses"]}

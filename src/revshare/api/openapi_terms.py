@@ -4,25 +4,18 @@ suspensions of model access. Merged into `revshare.api.openapi.SCHEMAS`."""
 
 from __future__ import annotations
 
-from typing import Any
+from revshare.api.openapi_parts import BOOL as _BOOL
+from revshare.api.openapi_parts import INSTANT as _INSTANT
+from revshare.api.openapi_parts import INT as _INT
+from revshare.api.openapi_parts import OPT_STR as _OPT_STR
+from revshare.api.openapi_parts import STR as _STR
+from revshare.api.openapi_parts import Schema
+from revshare.api.openapi_parts import object_schema as _object
 
 __all__ = ["TERMS_SCHEMAS"]
 
-Schema = dict[str, Any]
 
 
-def _object(required: list[str], properties: dict[str, Schema], *, closed: bool = False, **extra: Any) -> Schema:
-    schema: Schema = {"type": "object", "required": required, "properties": properties, **extra}
-    if closed:
-        schema["additionalProperties"] = False
-    return schema
-
-
-_INT = {"type": "integer", "minimum": 0}
-_STR = {"type": "string"}
-_BOOL = {"type": "boolean"}
-_OPT_STR = {"type": ["string", "null"]}
-_INSTANT = {"type": "string", "format": "date-time"}
 
 _TERMS = _object(
     ["id", "name", "version", "url", "use_policy_url", "attribution", "acceptance_required"],
