@@ -25,6 +25,7 @@ from revshare.api import (
 from revshare.api.edge import Edge
 from revshare.api.end_users import EndUsers
 from revshare.api.errors import install_error_handlers
+from revshare.api.fast_lane import FastLane
 from revshare.api.log_admin_routes import router as log_admin_router
 from revshare.api.metrics_routes import router as metrics_router
 from revshare.api.openapi import finish_openapi
@@ -94,7 +95,9 @@ def create_app(catalog: Catalog, *, admin_token: str, ledger: Ledger | None = No
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    # The one layer of ours: body size, series and access log, a bug's 500 on a kept connection.
+    # The hot routes' own lane inside the edge (api/fast_lane.py); then the one layer of ours
+    # around everything: body size, series and access log, a bug's 500 on a kept connection.
+    app.add_middleware(FastLane, fastapi=app)
     app.add_middleware(Edge, metrics=metrics, max_body_bytes=catalog.server.max_body_bytes,
                        access_log=catalog.server.access_log)
     return app

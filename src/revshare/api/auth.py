@@ -10,7 +10,7 @@ from revshare.api.errors import ApiError
 from revshare.ledger.store import ApiKey
 from revshare.serving.gateway import Gateway
 
-__all__ = ["bearer", "gateway_of", "require_admin", "require_customer"]
+__all__ = ["bearer", "bearer_value", "gateway_of", "require_admin", "require_customer"]
 
 
 def gateway_of(request: Request) -> Gateway:
@@ -19,8 +19,12 @@ def gateway_of(request: Request) -> Gateway:
 
 
 def bearer(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
+    return bearer_value(request.headers.get("authorization"))
+
+
+def bearer_value(header: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header's value."""
+    scheme, _, token = (header or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
     return token.strip()

@@ -54,7 +54,7 @@ from revshare.metrics import Metrics
 from revshare.metrics.tally import CounterCell, HistogramCell
 from revshare.serving.lease import OBSERVATION, Observation
 
-__all__ = ["Edge"]
+__all__ = ["Edge", "replay_body"]
 
 log = logging.getLogger("revshare.api")
 
@@ -104,7 +104,7 @@ class Edge:
                     if len(body) > self.max_body_bytes:
                         await self._too_large(send_status)
                         return
-                    receive = _replay(body, receive)
+                    receive = replay_body(body, receive)
                 elif declared > self.max_body_bytes:
                     await self._too_large(send_status)
                     return
@@ -184,7 +184,7 @@ def _declared_length(headers: list[tuple[bytes, bytes]]) -> int | None:
     return declared if declared is not None and declared >= 0 else None
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replay_body(body: bytes, receive: Receive) -> Receive:
     """A `receive` that hands the app the body read already, then the client's own messages
     (later calls watch for the client going away)."""
     replayed = False

@@ -32,7 +32,7 @@ from revshare.metering.refusal import Refusal, RefusalKind, Refused
 
 __all__ = ["ENGINE_ERROR_STATUS", "ERROR_SCHEMA", "REFUSAL_STATUS", "ApiError", "engine_error_body",
            "engine_error_status", "error_body", "error_responses", "install_error_handlers", "internal_error",
-           "param_path", "printable", "refusal_body", "refusal_response"]
+           "known_error_response", "param_path", "printable", "refusal_body", "refusal_response"]
 
 log = logging.getLogger("revshare.api")
 
@@ -304,10 +304,32 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str | None, s
     return message, param, "invalid_value"
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+def known_error_response(exc: Exception) -> JSONResponse | None:
+    """The answer to an error a route may raise (see the table above); None for anything else.
+
+    Shared by the app's handlers and `api.fast_lane`, which serves its routes outside FastAPI."""
+    if isinstance(exc, ApiError):
         return error_response(exc.status, exc.message, exc.code, exc.param, exc.headers)
+    if isinstance(exc, Refused):
+        return refusal_response(exc.refusal)
+    if isinstance(exc, EngineError):
+        return error_response(engine_error_status(exc), exc.message, exc.code, exc.param)
+    if isinstance(exc, SQLAlchemyError):
+        # Never the statement or its parameters (a key hash, a secret) in a log or a message.
+        log.warning("ledger unavailable: %s", exc.__class__.__name__)
+        return error_response(503, "the usage ledger cannot be read; retry shortly", "ledger_unavailable",
+                              headers={"Retry-After": "1"})
+    return None
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def _known(_: Request, exc: Exception) -> JSONResponse:
+        answer = known_error_response(exc)
+        assert answer is not None  # registered for the classes it answers
+        return answer
+
+    for cls in (ApiError, Refused, EngineError, SQLAlchemyError):
+        app.add_exception_handler(cls, _known)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -323,21 +345,6 @@ def install_error_handlers(app: FastAPI) -> None:
         elif status == 400 and "parsing the body" in message:
             message = "the request body is not valid JSON (or not UTF-8, or nested too deeply)"
         return error_response(status, message, None, None, getattr(exc, "headers", None))
-
-    @app.exception_handler(Refused)
-    async def _refused(_: Request, exc: Refused) -> JSONResponse:
-        return refusal_response(exc.refusal)
-
-    @app.exception_handler(EngineError)
-    async def _engine(_: Request, exc: EngineError) -> JSONResponse:
-        return error_response(engine_error_status(exc), exc.message, exc.code, exc.param)
-
-    @app.exception_handler(SQLAlchemyError)
-    async def _ledger(_: Request, exc: SQLAlchemyError) -> JSONResponse:
-        # Never the statement or its parameters (a key hash, a secret) in a log or a message.
-        log.warning("ledger unavailable: %s", exc.__class__.__name__)
-        return error_response(503, "the usage ledger cannot be read; retry shortly", "ledger_unavailable",
-                              headers={"Retry-After": "1"})
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

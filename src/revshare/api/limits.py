@@ -24,7 +24,7 @@ from starlette.requests import Request
 
 from revshare.api.errors import ApiError, param_path
 
-__all__ = ["MAX_JSON_DEPTH", "json_body", "single_query_values"]
+__all__ = ["MAX_JSON_DEPTH", "is_json", "json_body", "single_query_values"]
 
 MAX_JSON_DEPTH = 64
 _ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
@@ -32,7 +32,7 @@ _ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 def json_body(body: bytes, content_type: str | None) -> Any:
     """The request body parsed as JSON, strictly; an `ApiError` (415 or 400) says what is wrong."""
-    if not _is_json(content_type):
+    if not is_json(content_type):
         got = f"the request has {content_type!r}" if content_type else "the request has none"
         raise ApiError(415, f"send the body as JSON with 'Content-Type: application/json' ({got})",
                        code="unsupported_media_type")
@@ -57,7 +57,7 @@ def json_body(body: bytes, content_type: str | None) -> Any:
 
 
 @functools.lru_cache(maxsize=64)  # clients send a handful of spellings; parsing one costs 5 µs
-def _is_json(content_type: str | None) -> bool:
+def is_json(content_type: str | None) -> bool:
     if not content_type:
         return False
     message = email.message.Message()

@@ -7,7 +7,7 @@ from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Depends, Header, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 
 from revshare.api.auth import gateway_of, require_customer
@@ -17,7 +17,7 @@ from revshare.api.errors import ApiError, error_responses
 from revshare.api.limits import json_body
 from revshare.api.openapi import CHAT_OK, COMPLETION_OK, CUSTOMER, ok_response
 from revshare.api.protocol import ChatCompletionRequest, CompletionRequest
-from revshare.api.sse import OPENAI_WIRE, stream_trailer
+from revshare.api.sse import OPENAI_WIRE, EventStream, stream_trailer
 from revshare.engines.base import Endpoint
 from revshare.instants import utc_now
 from revshare.ledger.store import ApiKey
@@ -120,7 +120,7 @@ async def serve(request: Request, key: ApiKey, body: ServedBody, endpoint: Endpo
         return Response(status_code=CLIENT_CLOSED_REQUEST, headers=headers)  # read by the access log only
     if body.is_stream:
         headers.update({"cache-control": "no-cache", "x-accel-buffering": "no"})
-        return StreamingResponse(events, media_type="text/event-stream", headers=headers)
+        return EventStream(events, headers)
     return JSONResponse(reshape(data) if reshape is not None else data, headers=headers)
 
 
@@ -130,10 +130,12 @@ def _replayed(replay: Replay, is_stream: bool, wants_usage_chunk: bool, model: s
     if not is_stream or replay.status != 200:
         return Response(replay.response, status_code=replay.status, media_type="application/json", headers=headers)
     record = replay.record
-    usage = None
+    usage: dict[str, Any] | None = None
     if wants_usage_chunk and record is not None:
         usage = {"prompt_tokens": record.prompt_tokens, "completion_tokens": record.completion_tokens,
                  "total_tokens": record.total_tokens}
+        if record.cached_tokens:  # as the first stream's usage chunk said (an engine's zero is not kept)
+            usage["prompt_tokens_details"] = {"cached_tokens": record.cached_tokens}
     endpoint = record.endpoint if record is not None else "chat.completions"
     trailer = stream_trailer(endpoint, RESPONSE_ID_PREFIX[endpoint] + replay.record_id, model, replay.record_id,
                              record.seq if record is not None else None, usage, int(time.time()))
