@@ -8,6 +8,9 @@ floor), then starts LiteLLM and revshare in turn in front of it and runs the sam
 the client and the stub to another (`taskset`), so requests/s is per gateway core; the gateway's
 CPU seconds (its process tree, from /proc) are counted too, since the client's core can bound a
 cell. A last cell streams 256-chunk replies to 64 clients: chunks relayed per second on one core.
+Memory, the same process tree's RSS and PSS (/proc), is read at idle after one warm-up request,
+sampled every 50 ms for its peak during the busiest streaming cell and the long-stream cell, and
+read at idle again after the cells: a second table.
 
 LiteLLM runs as shipped, without a database, with a master key (it refuses to start without one),
 apart from what it needs offline (its bundled cost map, LITELLM_LOCAL_MODEL_COST_MAP=True), no
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import secrets
@@ -32,8 +36,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +47,11 @@ REPO = Path(__file__).resolve().parents[1]
 VENV = Path.home() / ".cache" / "revshare-bench" / "litellm-venv"
 MODES = ("whole", "stream")
 LONG_CHUNKS = 256
+PROC = Path("/proc")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+SAMPLE_S = 0.05  # memory sampling period during the streaming cells
+RESCAN = 20  # samples between two searches for the gateway's children (a second at SAMPLE_S)
+SETTLE_S = 2.0  # idle time before an idle memory reading: connections closed, deferred work done
 
 LITELLM_CONFIG = """\
 model_list:
@@ -58,6 +69,29 @@ general_settings:
 """
 
 
+@dataclass(frozen=True)
+class Memory:
+    """A process tree's memory, in bytes: RSS summed over its processes (pages shared between them
+    counted in each) and PSS (shared pages split between their users; None when unreadable)."""
+
+    rss: int
+    pss: int | None
+    processes: int
+
+    def peak(self, other: Memory) -> Memory:
+        """The larger of each figure, which two different samples may hold."""
+        pss = None if self.pss is None or other.pss is None else max(self.pss, other.pss)
+        return Memory(max(self.rss, other.rss), pss, max(self.processes, other.processes))
+
+
+@dataclass
+class GatewayMemory:
+    """One gateway's memory: idle after startup, the peak under streams, idle after the cells."""
+
+    idle: Memory
+    after: Memory | None = None
+
+
 @dataclass
 class Cell:
     """One measured cell: latencies of the completed requests (s), its wall time, the gateway's CPU."""
@@ -68,6 +102,7 @@ class Cell:
     chunks: int = 0
     errors: int = 0
     answered: int = 0  # every 200 reply, the warm-up's included: what the gateway must have metered
+    peak: Memory | None = None  # the gateway tree's memory, sampled through the measured part
 
     @property
     def rps(self) -> float:
@@ -93,6 +128,21 @@ class Run:
 
     cells: dict[str, dict[tuple[str, int], Cell]] = field(default_factory=dict)
     long: dict[str, Cell] = field(default_factory=dict)
+    memory: dict[str, GatewayMemory] = field(default_factory=dict)
+
+    def peak(self, name: str) -> Memory | None:
+        """The gateway's peak memory over the cells that sampled it."""
+        sampled = [c.peak for c in [*self.cells.get(name, {}).values(), self.long.get(name)]
+                   if c is not None and c.peak is not None]
+        return None if not sampled else _fold(sampled)
+
+
+def _fold(samples: Sequence[Memory]) -> Memory:
+    """The peak of several samples (at least one)."""
+    out = samples[0]
+    for sample in samples[1:]:
+        out = out.peak(sample)
+    return out
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -151,6 +201,24 @@ def long_table(run: Run) -> str:
     return "\n".join(lines)
 
 
+def memory_table(run: Run, streams: str) -> str:
+    """Each gateway's process-tree memory in MiB, RSS then PSS: idle, peak under `streams`, after."""
+    lines = [f"| gateway | processes | idle RSS | peak RSS, {streams} | after RSS | idle PSS | peak PSS | after PSS |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, m in run.memory.items():
+        peak = run.peak(name)
+        readings = (m.idle, peak, m.after)
+        row = [name, str(max(r.processes for r in readings if r is not None))]
+        row += [_mib(None if r is None else r.rss) for r in readings]
+        row += [_mib(None if r is None else r.pss) for r in readings]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def _mib(size: int | None) -> str:
+    return "–" if size is None else f"{size / 2**20:,.0f} MiB"
+
+
 def _per_cpu(better: Cell, worse: Cell) -> float | None:
     """Requests per second of gateway CPU, `better` over `worse`: the ratio a busy client core cannot bend."""
     if not better.cpu_s or not worse.cpu_s:
@@ -204,9 +272,10 @@ def events(body: bytes) -> int:
 
 
 async def load(url: str, headers: dict[str, str], clients: int, seconds: float, stream: bool,
-               max_tokens: int, gateway_pid: int | None = None) -> Cell:
+               max_tokens: int, gateway_pid: int | None = None, sample_memory: bool = False) -> Cell:
     """Closed loop: `clients` workers each send one request after another for `seconds`, after a
-    warm-up; the gateway's CPU (when its pid is given) is counted over the measured part only."""
+    warm-up; the gateway's CPU (when its pid is given) is counted over the measured part only, and
+    its memory's peak sampled over it when `sample_memory`."""
     import aiohttp
 
     body = json.dumps({"model": "stub-model", "messages": [{"role": "user", "content": "hello"}],
@@ -238,38 +307,100 @@ async def load(url: str, headers: dict[str, str], clients: int, seconds: float, 
         warm = time.perf_counter() + min(1.0, seconds / 3)
         await asyncio.gather(*[worker(warm, False) for _ in range(clients)])
         cpu = tree_cpu_seconds(gateway_pid) if gateway_pid else 0.0
-        start = time.perf_counter()
-        await asyncio.gather(*[worker(start + seconds, True) for _ in range(clients)])
-        wall = time.perf_counter() - start
+        with peak_memory(gateway_pid if sample_memory else None) as peak:
+            start = time.perf_counter()
+            await asyncio.gather(*[worker(start + seconds, True) for _ in range(clients)])
+            wall = time.perf_counter() - start
         cpu_s = tree_cpu_seconds(gateway_pid) - cpu if gateway_pid else None
     if not latencies:
         raise SystemExit(f"{url}: no request succeeded ({counts['errors']} errors)")
     return Cell(latencies, wall, cpu_s, chunks=counts["chunks"], errors=counts["errors"],
-                answered=counts["answered"])
+                answered=counts["answered"], peak=peak[0] if peak else None)
 
 
-def tree_cpu_seconds(pid: int) -> float:
-    """utime + stime of a process and all its descendants (all their threads), from /proc."""
-    tick = os.sysconf("SC_CLK_TCK")
-    stats: dict[int, tuple[int, float]] = {}
-    for entry in Path("/proc").iterdir():
+def _stats(proc: Path) -> dict[int, list[str]]:
+    """Every process's /proc/<pid>/stat fields after the command name (ppid first), by pid."""
+    stats: dict[int, list[str]] = {}
+    for entry in proc.iterdir():
         if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
-    family, total = {pid}, 0.0
+            try:  # the name may hold spaces and parentheses: split after its last ")"
+                stats[int(entry.name)] = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue  # it exited while being read
+    return stats
+
+
+def _family(pid: int, stats: dict[int, list[str]]) -> set[int]:
+    """pid and its descendants that are still alive."""
+    family = {pid} if pid in stats else set()
     changed = True
     while changed:
         changed = False
-        for child, (parent, _) in stats.items():
-            if parent in family and child not in family:
+        for child, fields in stats.items():
+            if int(fields[1]) in family and child not in family:
                 family.add(child)
                 changed = True
-    for member in family:
-        total += stats.get(member, (0, 0.0))[1]
-    return total
+    return family
+
+
+def tree_cpu_seconds(pid: int, proc: Path = PROC) -> float:
+    """utime + stime of a process and all its descendants (all their threads), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats = _stats(proc)
+    return sum((int(stats[m][11]) + int(stats[m][12])) / tick for m in _family(pid, stats))
+
+
+def tree_memory(pid: int, proc: Path = PROC) -> Memory:
+    """RSS and PSS summed over a process and its descendants, from /proc."""
+    return memory_of(_family(pid, _stats(proc)), proc)
+
+
+def memory_of(pids: set[int], proc: Path = PROC) -> Memory:
+    """RSS (statm) and PSS (smaps_rollup) summed over these processes, those that exited skipped;
+    PSS is None when a member's smaps_rollup cannot be read (another user's, an old kernel)."""
+    rss, pss, processes = 0, 0, 0
+    readable = True
+    for member in pids:
+        try:
+            rss += int((proc / str(member) / "statm").read_text().split()[1]) * PAGE
+        except (OSError, IndexError):
+            continue  # it exited since the scan
+        processes += 1
+        try:
+            rollup = (proc / str(member) / "smaps_rollup").read_text()
+            pss += next(int(line.split()[1]) for line in rollup.splitlines() if line.startswith("Pss:")) * 1024
+        except (OSError, StopIteration):
+            readable = False
+    return Memory(rss, pss if readable else None, processes)
+
+
+@contextmanager
+def peak_memory(pid: int | None, every: float = SAMPLE_S) -> Iterator[list[Memory]]:
+    """Samples pid's tree memory every `every` seconds in a thread while the block runs; the list
+    holds the peak afterwards (empty when pid is None). A thread, so that the client's event loop
+    never waits on /proc, and the reads release the GIL."""
+    peak: list[Memory] = []
+    if pid is None:
+        yield peak
+        return
+    done = threading.Event()
+
+    def sample() -> None:
+        for n in itertools.count():
+            if n % RESCAN == 0:  # scanning all of /proc costs ~2 ms: the tree, now and then
+                pids = _family(pid, _stats(PROC))
+            reading = memory_of(pids)
+            peak[:] = [peak[0].peak(reading) if peak else reading]
+            if done.wait(every):
+                return
+
+    thread = threading.Thread(target=sample, name="peak-memory", daemon=True)
+    thread.start()
+    try:
+        yield peak
+    finally:
+        done.set()
+        thread.join()
 
 
 # --- processes ----------------------------------------------------------------------------------
@@ -298,6 +429,17 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path | None, second
             pass
         time.sleep(0.2)
     raise SystemExit(f"{url} did not come up in {seconds:.0f} s")
+
+
+def idle_memory(url: str, headers: dict[str, str], pid: int) -> tuple[Memory, int]:
+    """The gateway tree's memory after one request and SETTLE_S seconds idle; and 1 when that
+    request was answered (the gateway meters it), else 0."""
+    import httpx
+
+    body = {"model": "stub-model", "messages": [{"role": "user", "content": "hello"}], "max_tokens": 16}
+    answered = int(httpx.post(url, json=body, headers=headers, timeout=60).status_code == 200)
+    time.sleep(SETTLE_S)
+    return tree_memory(pid), answered
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -378,9 +520,12 @@ def main() -> None:
         run.cells[name] = {}
         for mode in MODES:
             for n in clients:
-                run.cells[name][(mode, n)] = asyncio.run(load(url, headers, n, seconds, mode == "stream", 16, pid))
+                sample = mode == "stream" and n == max(clients)  # the memory peak: the most streams
+                run.cells[name][(mode, n)] = asyncio.run(
+                    load(url, headers, n, seconds, mode == "stream", 16, pid, sample_memory=sample))
         if args.long_clients:
-            run.long[name] = asyncio.run(load(url, headers, args.long_clients, seconds, True, LONG_CHUNKS, pid))
+            run.long[name] = asyncio.run(
+                load(url, headers, args.long_clients, seconds, True, LONG_CHUNKS, pid, sample_memory=pid is not None))
 
     try:
         wait_ready(f"http://127.0.0.1:{stub_port}/v1/models", stub, None)
@@ -416,12 +561,17 @@ def main() -> None:
                 ready = f"http://127.0.0.1:{port}/healthz"
             try:
                 wait_ready(ready, proc, log)
-                cells(name, f"http://127.0.0.1:{port}/v1/chat/completions", headers, proc.pid)
+                url = f"http://127.0.0.1:{port}/v1/chat/completions"
+                idle, warmed = idle_memory(url, headers, proc.pid)
+                run.memory[name] = GatewayMemory(idle)
+                cells(name, url, headers, proc.pid)
+                run.memory[name].after, warmed_after = idle_memory(url, headers, proc.pid)
+                warmed += warmed_after
             finally:
                 stop(proc)
             if name == "revshare":
                 metered = ledger.count()
-                answered = sum(c.answered for c in run.cells[name].values()) + (
+                answered = warmed + sum(c.answered for c in run.cells[name].values()) + (
                     run.long[name].answered if name in run.long else 0)
                 notes.append(f"revshare metered {metered:,} records of {answered:,} replies "
                              f"({'exactly once' if metered == answered else 'MISMATCH'}; SQLite WAL, group commit)")
@@ -443,6 +593,13 @@ def main() -> None:
     if run.long:
         print(f"\n{LONG_CHUNKS}-chunk streams, {args.long_clients} clients:\n")
         print(long_table(run))
+    if run.memory:
+        streams = "/".join(str(n) for n in sorted({max(clients), args.long_clients} - {0})) + " streams"
+        print(f"\nmemory of the gateway's process tree: idle after one request and {SETTLE_S:g} s, the peak sampled "
+              f"every {SAMPLE_S * 1000:.0f} ms during the {max(clients)}-client streaming cell"
+              f"{' and the long-stream cell' if args.long_clients else ''}, idle again {SETTLE_S:g} s after the "
+              f"cells. RSS counts pages shared between processes in each; PSS splits them.\n")
+        print(memory_table(run, streams))
     checked = goals(run)
     if checked:
         print("\nissue 14's goals:")

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
+from pathlib import Path
 from types import ModuleType
+from typing import Any
+
+import pytest
 
 from tests.support.paths import REPO
 
@@ -112,3 +117,94 @@ def test_goals_say_which_cells_meet_the_issue() -> None:
     assert checked["revshare added p50, whole, 1 client <= 0.5 ms: 0.40 ms"] is True
     assert checked["revshare chunks relayed on one core >= 20,000/s: 25,000/s"] is True
     assert not any("stream" in line and "chunks" not in line for line in checked)  # cells not measured
+
+
+# --- memory ---------------------------------------------------------------------------------------
+
+
+def _fake_proc(root: Path, procs: dict[int, tuple[str, int, int, int | None]]) -> Path:
+    """A /proc of `pid: (name, ppid, resident pages, PSS kB or None for an unreadable rollup)`."""
+    (root / "self").mkdir()  # not a process: skipped
+    for pid, (name, ppid, pages, pss_kb) in procs.items():
+        d = root / str(pid)
+        d.mkdir()
+        (d / "stat").write_text(f"{pid} ({name}) S {ppid} {pid} {pid} 0 -1 0 0 0 0 0 7 3 0 0 20 0 1 0\n")
+        (d / "statm").write_text(f"9999 {pages} 100 1 0 500 0\n")
+        if pss_kb is not None:
+            (d / "smaps_rollup").write_text(f"00-ff ---p 0 00:00 0 [rollup]\nRss: 1 kB\nPss: {pss_kb} kB\n")
+    return root
+
+
+def test_tree_memory_sums_a_process_and_its_descendants_only(tmp_path: Path) -> None:
+    proc = _fake_proc(tmp_path, {
+        10: ("gateway", 1, 100, 300),
+        11: ("a) (worker", 10, 20, 50),  # a name with ") (" must not shift the fields
+        12: ("grandchild", 11, 5, 7),
+        20: ("unrelated", 1, 1000, 4000),
+        21: ("its child", 20, 1000, 4000),
+    })
+    memory = peers.tree_memory(10, proc)
+    assert memory == peers.Memory(rss=125 * peers.PAGE, pss=357 * 1024, processes=3)
+    assert peers.tree_memory(11, proc) == peers.Memory(rss=25 * peers.PAGE, pss=57 * 1024, processes=2)
+    assert peers.tree_memory(99, proc) == peers.Memory(rss=0, pss=0, processes=0)  # exited
+    assert peers.tree_cpu_seconds(10, proc) == pytest.approx(30 / os.sysconf("SC_CLK_TCK"))  # 7 + 3 ticks each
+
+
+def test_tree_memory_has_no_pss_when_a_member_hides_it(tmp_path: Path) -> None:
+    proc = _fake_proc(tmp_path, {10: ("gateway", 1, 100, 300), 11: ("worker", 10, 20, None)})
+    assert peers.tree_memory(10, proc) == peers.Memory(rss=120 * peers.PAGE, pss=None, processes=2)
+
+
+def _child_holding(mib: int) -> subprocess.Popen[str]:
+    """A child of this process that fills `mib` MiB, says so, and holds it until its stdin closes."""
+    child = subprocess.Popen([sys.executable, "-c", f"b = b'x' * ({mib} << 20); print('held', flush=True); input()"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None and child.stdout.readline() == "held\n"
+    return child
+
+
+def test_tree_memory_of_this_process_counts_its_children() -> None:
+    alone = peers.tree_memory(os.getpid())
+    assert alone.rss > 0 and alone.pss is not None and alone.pss > 0
+    child = _child_holding(64)
+    try:
+        with_child = peers.tree_memory(os.getpid())
+    finally:
+        child.communicate("\n", timeout=30)
+    assert with_child.processes == alone.processes + 1
+    assert with_child.rss - alone.rss >= 64 << 20
+    assert with_child.pss is not None and with_child.pss - alone.pss >= 64 << 20
+
+
+def test_peak_memory_keeps_the_largest_sample() -> None:
+    with peers.peak_memory(None) as nothing:
+        pass
+    assert nothing == []
+    child = subprocess.Popen([sys.executable, "-c", "import time; b = b'x' * (64 << 20); time.sleep(0.5); del b; "
+                              "print('freed', flush=True); input()"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        with peers.peak_memory(child.pid, every=0.02) as peak:
+            assert child.stdout is not None and child.stdout.readline() == "freed\n"
+        after = peers.tree_memory(child.pid)
+    finally:
+        child.communicate("\n", timeout=30)
+    assert len(peak) == 1
+    assert peak[0].rss >= 64 << 20
+    assert peak[0].rss - after.rss >= 60 << 20  # freed since: the peak is not the last sample
+
+
+def test_memory_table_shows_idle_peak_and_after_in_mib() -> None:
+    run: Any = _run()
+    mib = 1 << 20
+    run.memory["revshare"] = peers.GatewayMemory(peers.Memory(80 * mib, 60 * mib, 1),
+                                                 peers.Memory(90 * mib, 70 * mib, 1))
+    run.memory["litellm"] = peers.GatewayMemory(peers.Memory(400 * mib, None, 2))
+    run.cells["revshare"][("stream", 64)] = cell([1.0], cpu_s=1.0)
+    run.cells["revshare"][("stream", 64)].peak = peers.Memory(150 * mib, 100 * mib, 1)
+    run.long["revshare"].peak = peers.Memory(120 * mib, 130 * mib, 2)  # PSS peaks in another sample
+    lines = peers.memory_table(run, "64 streams").splitlines()
+    assert lines[0].startswith("| gateway | processes | idle RSS | peak RSS, 64 streams | after RSS |")
+    assert lines[1].count("---") == lines[0].count("|") - 1
+    assert lines[2] == "| revshare | 2 | 80 MiB | 150 MiB | 90 MiB | 60 MiB | 130 MiB | 70 MiB |"
+    assert lines[3] == "| litellm | 2 | 400 MiB | – | – | – | – | – |"
