@@ -98,8 +98,8 @@ def test_what_needs_stored_responses_is_refused(embedded_gateway: Running, extra
     assert r.json()["error"]["param"] == param
 
 
-def test_an_idempotency_key_is_refused_not_ignored(embedded_gateway: Running) -> None:
+def test_an_idempotency_key_on_a_stream_is_refused_not_ignored(embedded_gateway: Running) -> None:
     gw = embedded_gateway
-    r = httpx.post(gw.url + "/v1/responses", json={"model": MODEL, "input": "hi"},
+    r = httpx.post(gw.url + "/v1/responses", json={"model": MODEL, "input": "hi", "stream": True},
                    headers={"Authorization": f"Bearer {gw.keys['demo']}", "Idempotency-Key": "k1"})
     assert r.status_code == 400 and r.json()["error"]["param"] == "Idempotency-Key"

@@ -98,7 +98,7 @@ def test_a_metrics_token_is_declared_when_configured(tmp_path: Path) -> None:
 def test_no_route_declares_fastapis_422(spec: dict[str, Any]) -> None:
     """Validation answers 400 (OpenAI's way); 422 is only the Idempotency-Key reused with another body."""
     declared = [(path, method) for path, method, op in _operations(spec) if "422" in op["responses"]]
-    assert declared == [(CHAT, "post"), (TEXT, "post"), ("/v1/embeddings", "post")]
+    assert declared == [(CHAT, "post"), (TEXT, "post"), ("/v1/embeddings", "post"), ("/v1/responses", "post")]
     assert "HTTPValidationError" not in spec["components"]["schemas"]
 
 

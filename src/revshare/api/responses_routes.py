@@ -6,19 +6,28 @@ Input as a string or as messages (`user`, `system`, `developer`, `assistant`; co
 `response_format`), `user`, `stream` with the typed events (`api.responses_wire`). Metered as any
 chat request, its record's endpoint `responses`. Refused with a 400 naming the parameter: what
 needs a stored response (`previous_response_id`, `store: true`; revshare keeps no prompt or reply
-text), `metadata`, `tools`, an `Idempotency-Key`; any other field is refused as unknown.
+text), `metadata`, `tools`; any other field is refused as unknown.
+
+An `Idempotency-Key` works as on chat (`openai_routes.serve`): the same key and body replay the
+first answer byte for byte (`idempotent-replayed: true`), another body is a 422, a retry while
+the first runs a 409. What the serving core keeps of a whole answer is the chat completion it ran
+as, so a replay is turned into the same `response` object again (`_replayed`). A stream with a key
+is refused (400, `param` `Idempotency-Key`): a replayed stream gets its end rebuilt by the chat
+trailer (a usage chunk and `data: [DONE]`), which is not a Responses stream's end.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, ClassVar, Literal
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from revshare.api.auth import require_customer
 from revshare.api.errors import ApiError, error_responses
-from revshare.api.openai_routes import IdempotencyKey, StrictJsonRoute, serve
+from revshare.api.openai_routes import RECORD_HEADER, REPLAY_HEADER, IdempotencyKey, StrictJsonRoute, serve
 from revshare.api.openapi import CUSTOMER
 from revshare.api.protocol import WireError
 from revshare.api.responses_wire import ResponsesWire, response_object
@@ -152,18 +161,32 @@ _OK: dict[int | str, dict[str, Any]] = {200: {
                     "properties": {"event": {"type": "string"}, "data": {"type": "string"}}}}}}}
 
 
+def _replayed(answer: Any, body: ResponsesRequest) -> Any:
+    """A whole answer as the client gets it: a replay of a kept chat completion (200) becomes its
+    `response` object again, rendered as the first was (`JSONResponse`), so the bytes are the
+    same; a replayed failure, and a first answer, pass as they are."""
+    if not isinstance(answer, Response) or answer.headers.get(REPLAY_HEADER) != "true" or answer.status_code != 200:
+        return answer
+    chat = json.loads(bytes(answer.body))
+    headers = {k: v for k, v in answer.headers.items() if k in (RECORD_HEADER, REPLAY_HEADER)}
+    return JSONResponse(response_object(chat, body), headers=headers)
+
+
 @router.post("/responses", summary="Create a response (OpenAI Responses API, stateless subset)",
              operation_id="createResponse", response_model=None, openapi_extra=CUSTOMER,
-             responses={**_OK, **error_responses(400, 401, 402, 403, 404, 413, 415, 429, 502, 503)})
+             responses={**_OK, **error_responses(400, 401, 402, 403, 404, 409, 413, 415, 422, 429, 502, 503)})
 async def responses(
     request: Request, body: ResponsesRequest,
     key: Annotated[ApiKey, Depends(require_customer)],
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
-    if idempotency_key is not None:
-        raise ApiError(400, "Idempotency-Key is not supported on /v1/responses (its replays are not kept in this "
-                            "shape); retry without it, or use /v1/chat/completions", code="unsupported_parameter",
-                       param="Idempotency-Key")
     if body.is_stream:
+        if idempotency_key is not None:
+            raise ApiError(400, "Idempotency-Key is not supported with stream: true on /v1/responses (a replayed "
+                                "stream would not end as a Responses stream); send the request whole to use it, or "
+                                "retry the stream without the key", code="unsupported_parameter",
+                           param="Idempotency-Key")
         return await serve(request, key, body, "responses", None, ResponsesWire(body))
-    return await serve(request, key, body, "responses", None, OPENAI_WIRE, lambda chat: response_object(chat, body))
+    answer = await serve(request, key, body, "responses", idempotency_key, OPENAI_WIRE,
+                         lambda chat: response_object(chat, body))
+    return _replayed(answer, body)

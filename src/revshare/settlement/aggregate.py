@@ -7,6 +7,9 @@ and the sum of per-request amounts equals the amount of the summed tokens).
 `aggregate()` is the reference, in Python, over `UsageRecord`s; the month-end room runs the same
 GROUP BY over the ledger's `usage_records` table (`revshare.monthend.usage_sums.aggregate_sql`).
 Tests hold them equal. Pure: this module knows nothing of SQL.
+
+The records' endpoint is not a key: what a line bills follows from its model, whose catalog kind
+(chat or embedding) labels the lines after rating (`revshare.settlement.kinds`).
 """
 
 from __future__ import annotations

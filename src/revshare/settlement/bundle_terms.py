@@ -1,7 +1,7 @@
 """The contract terms a statement bundle carries, so that a licensor can recompute the statement.
 
     terms.json = {"type": "revshare.statement-terms/v1", "host": ..., "licensor": {...},
-                  "contracts": [...], "models": [{"id", "base_model"}], "prices": [...],
+                  "contracts": [...], "models": [{"id", "base_model", "kind"}], "prices": [...],
                   "pseudonyms": {"customers": {name: hex}, "keys": {key id: hex}},
                   "credits": [...], "credit_pieces": [...]}
 
@@ -27,6 +27,7 @@ from typing import Any, cast
 from revshare.instants import format_instant, parse_instant
 from revshare.money import D, money_str
 from revshare.settlement.adjustments import Credit, CreditPiece
+from revshare.settlement.kinds import CHAT, MODEL_KINDS
 from revshare.settlement.terms import ContractConfig, LicensorConfig
 
 __all__ = ["HostTerms", "ModelTerms", "PriceTerms", "StatementTerms"]
@@ -41,10 +42,13 @@ class HostTerms:
 
 @dataclass(frozen=True, slots=True)
 class ModelTerms:
-    """A model and the base model it is a fine-tune of (lineage scopes contracts)."""
+    """A model, the base model it is a fine-tune of (lineage scopes contracts), and its kind
+    ("chat" or "embedding": what its lines bill, `settlement.kinds`; terms.json written before
+    kinds has none, and such a model is chat)."""
 
     id: str
     base_model: str | None = None
+    kind: str = CHAT
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +102,7 @@ class StatementTerms:
             "host": self.server.host_name,
             "licensors": [lic.model_dump(mode="json") for lic in self.licensors],
             "contracts": [c.model_dump(mode="json", exclude_none=True) for c in self.contracts],
-            "models": [{"id": m.id, "base_model": m.base_model} for m in self.models],
+            "models": [{"id": m.id, "base_model": m.base_model, "kind": m.kind} for m in self.models],
             "prices": [{"model": p.model, "version": p.version, "currency": p.currency,
                         "input_per_million": money_str(p.input_per_million),
                         "output_per_million": money_str(p.output_per_million)} for p in self.prices],
@@ -120,7 +124,7 @@ class StatementTerms:
             HostTerms(str(data["host"])),
             tuple(LicensorConfig.model_validate(x) for x in data["licensors"]),
             tuple(ContractConfig.model_validate(x) for x in data["contracts"]),
-            tuple(ModelTerms(str(m["id"]), m.get("base_model")) for m in data["models"]),
+            tuple(ModelTerms(str(m["id"]), m.get("base_model"), _kind(m.get("kind", CHAT))) for m in data["models"]),
             tuple(PriceTerms(str(p["model"]), str(p["version"]), str(p["currency"]), D(p["input_per_million"]),
                              D(p["output_per_million"])) for p in data["prices"]),
             dict(pseudo.get("customers", {})), dict(pseudo.get("keys", {})),
@@ -131,6 +135,12 @@ class StatementTerms:
             tuple(CreditPiece(str(p["credit_id"]), p.get("model"), str(p["key_id"]), int(p["segment"]),
                               D(p["amount"])) for p in data.get("credit_pieces", ())),
         )
+
+
+def _kind(value: object) -> str:
+    if value not in MODEL_KINDS:
+        raise ValueError(f"a model's kind is one of {', '.join(MODEL_KINDS)}, not {value!r}")
+    return str(value)
 
 
 def models_with_lineage(model_ids: Iterable[str], models: Iterable[Any]) -> tuple[ModelTerms, ...]:
@@ -144,7 +154,7 @@ def models_with_lineage(model_ids: Iterable[str], models: Iterable[Any]) -> tupl
             continue
         found = by_id.get(current)
         base = getattr(found, "base_model", None) if found is not None else None
-        out[current] = ModelTerms(current, base)
+        out[current] = ModelTerms(current, base, str(getattr(found, "kind", CHAT)))
         if base is not None:
             todo.append(base)
     return tuple(out[k] for k in sorted(out))

@@ -1,5 +1,7 @@
 """Customer invoices: usage lines per model, direction and price version, then credits.
 
+Each line says what it bills (`model_kind`, the model's kind: chat or embedding; `settlement.kinds`).
+
 Each usage line is one rounding (half-even, the currency's minor unit) of tokens x unit price
 / 1e6; late usage from a closed period gets its own lines. Credits, refunds and discounts
 granted since the last close are subtracted; a negative total is a credit note.
@@ -10,7 +12,7 @@ price per million tokens is padded to it and keeps any further decimals (prices 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -18,6 +20,7 @@ from typing import Any
 
 from revshare.instants import format_instant
 from revshare.settlement.adjustments import Credit
+from revshare.settlement.kinds import CHAT
 from revshare.settlement.rating import Cell
 from revshare.settlement.rounding import amount_text, places_of
 
@@ -28,7 +31,8 @@ ZERO = Decimal(0)
 
 @dataclass(frozen=True, slots=True, order=True)
 class InvoiceLine:
-    """Attributes: tokens of `direction`; unit_price per 1M tokens; amount rounded once."""
+    """Attributes: tokens of `direction`; unit_price per 1M tokens; amount rounded once;
+    model_kind: what the line bills, the model's kind, "chat" or "embedding" (`settlement.kinds`)."""
 
     model: str
     direction: str
@@ -38,10 +42,12 @@ class InvoiceLine:
     tokens: int
     unit_price: Decimal
     amount: Decimal
+    model_kind: str = CHAT
 
     def to_json(self, places: int) -> dict[str, Any]:
         """`places`: the currency's minor unit."""
-        return {"model": self.model, "direction": self.direction, "price_version": self.price_version,
+        return {"model": self.model, "model_kind": self.model_kind, "direction": self.direction,
+                "price_version": self.price_version,
                 "late": self.late, "requests": self.requests, "tokens": self.tokens,
                 "unit_price_per_million": amount_text(self.unit_price, places),
                 "amount": amount_text(self.amount, places)}
@@ -107,8 +113,10 @@ class Invoice:
 
 def build_invoices(
     host: str, period: str, start: datetime, end: datetime, cells: Sequence[Cell], credits: Iterable[Credit],
-    cutoff: datetime | None = None,
+    cutoff: datetime | None = None, kinds: Mapping[str, str] | None = None,
 ) -> tuple[Invoice, ...]:
+    """One invoice per customer and currency; `kinds`: model id -> kind, each line's `model_kind`."""
+    kind_of = kinds or {}
     lines: dict[tuple[str, str], dict[tuple[str, str, str, bool], list[Any]]] = {}
     for c in cells:
         acc = lines.setdefault((c.customer, c.currency), {}).setdefault(
@@ -122,7 +130,7 @@ def build_invoices(
             InvoiceCredit(cr.id, cr.kind, format_instant(cr.date), cr.reason, cr.amount))
     invoices = []
     for customer, currency in sorted(set(lines) | set(applied)):
-        rows = tuple(InvoiceLine(m, d, v, late, a[0], a[1], a[2], a[3])
+        rows = tuple(InvoiceLine(m, d, v, late, a[0], a[1], a[2], a[3], kind_of.get(m, CHAT))
                      for (m, d, v, late), a in sorted(lines.get((customer, currency), {}).items()))
         given = tuple(applied.get((customer, currency), ()))
         subtotal = sum((r.amount for r in rows), ZERO)

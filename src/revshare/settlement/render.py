@@ -11,13 +11,16 @@ import csv
 import hashlib
 import io
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import rfc8785
 
 from revshare.settlement.invoice import Invoice
+from revshare.settlement.kinds import apart, kind_groups
 from revshare.settlement.pages import invoice_page, statement_page
+from revshare.settlement.rounding import amount_text, places_of
 from revshare.settlement.statement import Statement
 
 __all__ = [
@@ -60,18 +63,20 @@ def invoice_json(invoice: Invoice) -> bytes:
 # columns of the other sections are left empty. Values are the JSON's: money at the currency's
 # minor unit, counts and rates as numbers, booleans as `true`/`false`, null as an empty cell.
 # Rows end in CRLF (RFC 4180), so that a cell holding a line break is quoted and stays one cell.
+# Each line's `model_kind` says what it bills; when some line bills embeddings, a `subtotal` row
+# per kind follows the lines (`_subtotals`): the kinds' subtotals add up to the totals.
 # A text cell that a spreadsheet would run as a formula (starting with = + - @, a tab or a carriage
 # return) is written with a leading apostrophe (OWASP's advice for CSV injection); numeric columns
 # are never touched, so a negative amount stays a number.
 
 STATEMENT_COLUMNS = (
     "licensor", "contract", "period", "currency", "section", "item", "value", "segment", "date", "kind", "ref",
-    "reason", "model", "direction", "lower", "upper", "rate", "requests", "tokens", "excluded_tokens", "gross",
-    "amount", "excluded", "basis", "share", "end_users", "customers", "keys",
+    "reason", "model", "model_kind", "direction", "lower", "upper", "rate", "requests", "tokens", "excluded_tokens",
+    "gross", "amount", "excluded", "basis", "share", "end_users", "customers", "keys",
 )
 INVOICE_COLUMNS = (
-    "customer", "period", "currency", "section", "item", "value", "model", "direction", "price_version", "late",
-    "requests", "tokens", "unit_price_per_million", "id", "kind", "date", "reason", "amount",
+    "customer", "period", "currency", "section", "item", "value", "model", "model_kind", "direction",
+    "price_version", "late", "requests", "tokens", "unit_price_per_million", "id", "kind", "date", "reason", "amount",
 )
 _NUMERIC = frozenset({"segment", "requests", "tokens", "excluded_tokens", "rate", "lower", "upper", "gross",
                       "amount", "excluded", "basis", "share", "unit_price_per_million", "end_users", "customers",
@@ -92,6 +97,19 @@ def _number_cell(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def _subtotals(ident: Mapping[str, Any], lines: Sequence[Mapping[str, Any]], counts: Sequence[str],
+               amounts: Sequence[str], places: int) -> list[dict[str, Any]]:
+    """One `subtotal` row per model kind (`item` and `model_kind` the kind), when the lines bill
+    more than chat (`kinds.apart`): its tokens and amounts summed over the kind's lines, so the
+    subtotals add up to the document's totals (requests are not: a request is on two lines)."""
+    if not apart(lines):
+        return []
+    return [{**ident, "section": "subtotal", "item": kind, "model_kind": kind,
+             **{c: sum(int(x[c]) for x in group) for c in counts},
+             **{a: amount_text(sum((Decimal(x[a]) for x in group), Decimal(0)), places) for a in amounts}}
+            for kind, group in kind_groups(lines)]
+
+
 def _table(columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> bytes:
     """One CSV table: the header, then each row's cells by column name (absent: empty)."""
     buf = io.StringIO()
@@ -109,7 +127,10 @@ def statement_csv(statement: Statement) -> bytes:
     ident = {k: doc[k] for k in ("licensor", "contract", "period", "currency")}
     rows: list[dict[str, Any]] = [{**ident, "section": "document", "item": k, "value": doc[k]}
                                   for k in _STATEMENT_HEADER]
-    for section, key in (("line", "lines"), ("adjustment", "adjustments"), ("tier", "tiers")):
+    rows += [{**ident, "section": "line", **item} for item in doc["lines"]]
+    rows += _subtotals(ident, doc["lines"], ("tokens", "excluded_tokens"),
+                       ("gross", "excluded", "basis", "share"), places_of(statement.currency))
+    for section, key in (("adjustment", "adjustments"), ("tier", "tiers")):
         rows += [{**ident, "section": section, **item} for item in doc[key]]
     rows += [{**ident, "section": "total", "item": k, "value": v} for k, v in doc["totals"].items()]
     if "users" in doc:  # monthly active users: per model, then over all the contract's models
@@ -127,6 +148,7 @@ def invoice_csv(invoice: Invoice) -> bytes:
     rows: list[dict[str, Any]] = [{**ident, "section": "document", "item": k, "value": doc[k]}
                                   for k in _INVOICE_HEADER]
     rows += [{**ident, "section": "line", **item} for item in doc["lines"]]
+    rows += _subtotals(ident, doc["lines"], ("tokens",), ("amount",), places_of(invoice.currency))
     rows += [{**ident, "section": "credit", **item} for item in doc["credits"]]
     rows += [{**ident, "section": "total", "item": k, "value": doc[k]}
              for k in ("subtotal", "credits_total", "total_due")]

@@ -7,6 +7,7 @@
   (3) per contract id, in (licensor, contract) order: lines, adjustments and tiers (share.py),
       then the guarantee and recoupment (guarantee.py), chained to the previous statement;
   (4) per customer and currency: the invoice (invoice.py);
+  every line says what it bills, its model's kind (`kinds.py`: chat or embedding);
   (5) per currency: the host's summary, gross = licensors' amounts due + credits + host net;
   (6) the state to carry to the next close (state.py).
 
@@ -26,13 +27,14 @@ from revshare.settlement.aggregate import UsageAggregate
 from revshare.settlement.errors import SettlementError
 from revshare.settlement.guarantee import apply_guarantee
 from revshare.settlement.invoice import Invoice, build_invoices
+from revshare.settlement.kinds import KindedModel, kinds_of
 from revshare.settlement.period import Window
 from revshare.settlement.rating import PriceLike, rate_aggregates
 from revshare.settlement.rounding import places_of, round_half_even
 from revshare.settlement.share import contract_earnings
 from revshare.settlement.state import SettlementState, next_state
 from revshare.settlement.statement import Statement, StatementTotals
-from revshare.settlement.terms import ContractConfig, LicensorConfig, ModelLike, lineage_of
+from revshare.settlement.terms import ContractConfig, LicensorConfig, lineage_of
 from revshare.settlement.users import Sighting, users_of
 
 __all__ = ["CatalogLike", "HostSummary", "SettlementResult", "settle"]
@@ -51,7 +53,7 @@ class CatalogLike(Protocol):
     @property
     def licensors(self) -> Sequence[LicensorConfig]: ...
     @property
-    def models(self) -> Sequence[ModelLike]: ...
+    def models(self) -> Sequence[KindedModel]: ...
     @property
     def prices(self) -> Sequence[PriceLike]: ...
     @property
@@ -128,6 +130,7 @@ def settle(
     period = window.period
     errors: list[SettlementError] = []
     lineages: dict[str, tuple[str, ...]] = {}
+    kinds = kinds_of(catalog.models)  # what each line bills: its model's kind
 
     def lineage(model: str) -> tuple[str, ...]:
         if model not in lineages:
@@ -167,7 +170,7 @@ def settle(
                 "period-closed", f"contract {cid!r} was already settled for {carried.period}; "
                 f"{period.label} cannot be closed after it"))
             continue
-        earnings = contract_earnings(versions, window, cells, pieces, by_id, lineage)
+        earnings = contract_earnings(versions, window, cells, pieces, by_id, lineage, kinds)
         head = versions[0]
         places = places_of(head.currency)
         usage_share = sum((x.share for x in earnings.lines), ZERO)
@@ -202,7 +205,7 @@ def settle(
         ))
     # (4) invoices
     invoices = build_invoices(catalog.server.host_name, period.label, period.start, period.end, cells,
-                              by_id.values(), window.closed_at)
+                              by_id.values(), window.closed_at, kinds)
     # (5) host summaries
     summaries = []
     for currency in sorted({i.currency for i in invoices} | {s.currency for s in statements}):

@@ -24,6 +24,7 @@ from fractions import Fraction
 
 from revshare.instants import format_instant
 from revshare.settlement.adjustments import Credit, CreditPiece
+from revshare.settlement.kinds import CHAT
 from revshare.settlement.period import Window
 from revshare.settlement.rating import Cell
 from revshare.settlement.rounding import allocate, places_of, round_half_even
@@ -89,8 +90,11 @@ def contract_earnings(
     pieces: Sequence[CreditPiece],
     credits: Mapping[str, Credit],
     lineage: Callable[[str], tuple[str, ...]],
+    kinds: Mapping[str, str] | None = None,
 ) -> ContractEarnings:
-    """Lines, adjustments and tier rows of one contract (all versions of one id) in a window."""
+    """Lines, adjustments and tier rows of one contract (all versions of one id) in a window.
+
+    `kinds`: model id -> kind, each line's and adjustment's `model_kind` (absent: chat)."""
     places = places_of(versions[0].currency)
     edges = window.edges
     period_seconds = int((window.period.end - window.period.start).total_seconds())
@@ -104,7 +108,7 @@ def contract_earnings(
             continue
         seconds = int((edges[s + 1] - edges[s]).total_seconds())
         guarantee += Fraction(version.minimum_guarantee) * seconds / period_seconds
-        seg_lines, seg_adj = _segment_entries(version, s, cells, pieces, credits, lineage)
+        seg_lines, seg_adj = _segment_entries(version, s, cells, pieces, credits, lineage, kinds or {})
         entries: list[StatementLine | AdjustmentLine] = [*seg_lines, *seg_adj]
         weights: list[Fraction]
         if version.kind == "share":
@@ -149,6 +153,7 @@ def _segment_entries(
     pieces: Sequence[CreditPiece],
     credits: Mapping[str, Credit],
     lineage: Callable[[str], tuple[str, ...]],
+    kinds: Mapping[str, str],
 ) -> tuple[list[StatementLine], list[AdjustmentLine]]:
     """Unpriced (share 0) usage and adjustment lines for one segment, in canonical order."""
     usage: dict[tuple[str, str], list[int | Decimal]] = {}
@@ -172,12 +177,13 @@ def _segment_entries(
         acc[4] += c.amount if exempt else ZERO
     lines = [
         StatementLine(segment, m, d, int(a[0]), int(a[1]), int(a[2]), Decimal(a[3]), Decimal(a[4]),
-                      Decimal(a[3]) - Decimal(a[4]), ZERO)
+                      Decimal(a[3]) - Decimal(a[4]), ZERO, kinds.get(m, CHAT))
         for (m, d), a in sorted(usage.items())
     ]
     adjustments = [
         AdjustmentLine(segment, "late_usage", "late", "", "usage of a closed period that arrived after its close",
-                       m, d, int(a[1]), int(a[2]), Decimal(a[3]), Decimal(a[4]), Decimal(a[3]) - Decimal(a[4]), ZERO)
+                       m, d, int(a[1]), int(a[2]), Decimal(a[3]), Decimal(a[4]), Decimal(a[3]) - Decimal(a[4]), ZERO,
+                       kinds.get(m, CHAT))
         for (m, d), a in sorted(late.items())
     ]
     credit_acc: dict[tuple[str, str], list[Decimal]] = {}
@@ -194,6 +200,7 @@ def _segment_entries(
         credit = credits[credit_id]
         adjustments.append(
             AdjustmentLine(segment, credit.kind, credit_id, format_instant(credit.date),
-                           credit.reason, model, "", 0, 0, amount, excluded, amount - excluded, ZERO)
+                           credit.reason, model, "", 0, 0, amount, excluded, amount - excluded, ZERO,
+                           kinds.get(model, CHAT))
         )
     return lines, adjustments

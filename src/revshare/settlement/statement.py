@@ -20,6 +20,7 @@ from typing import Any
 
 from revshare.instants import format_instant
 from revshare.money import money_str
+from revshare.settlement.kinds import CHAT
 from revshare.settlement.rounding import amount_text, places_of
 from revshare.settlement.users import ActiveUsers
 
@@ -166,6 +167,7 @@ class StatementLine:
       requests, tokens: all charged usage; excluded_tokens: of exempt customers or keys.
       gross: sum of the customers' invoice amounts; excluded: the exempt part; basis = gross - excluded.
       share: the licensor's earning on this line, rounded once.
+      model_kind: what the line bills, the model's kind: "chat" or "embedding" (`settlement.kinds`).
     """
 
     segment: int
@@ -178,11 +180,12 @@ class StatementLine:
     excluded: Decimal
     basis: Decimal
     share: Decimal
+    model_kind: str = CHAT
 
     def to_json(self, places: int) -> dict[str, Any]:
         """`places`: the currency's minor unit."""
         return {
-            "segment": self.segment, "model": self.model, "direction": self.direction,
+            "segment": self.segment, "model": self.model, "model_kind": self.model_kind, "direction": self.direction,
             "requests": self.requests, "tokens": self.tokens, "excluded_tokens": self.excluded_tokens,
             "gross": amount_text(self.gross, places), "excluded": amount_text(self.excluded, places),
             "basis": amount_text(self.basis, places), "share": amount_text(self.share, places),
@@ -198,6 +201,7 @@ class AdjustmentLine:
       ref: the credit id, or "late" for late usage.
       amount: effect on revenue (positive for late usage, negative for credits);
       excluded: the exempt part of it; basis: its effect on this contract's basis.
+      model_kind: the kind of `model` ("chat" or "embedding"), as on the statement's lines.
     """
 
     segment: int
@@ -213,12 +217,13 @@ class AdjustmentLine:
     excluded: Decimal
     basis: Decimal
     share: Decimal
+    model_kind: str = CHAT
 
     def to_json(self, places: int) -> dict[str, Any]:
         """`places`: the currency's minor unit."""
         return {
             "segment": self.segment, "kind": self.kind, "ref": self.ref, "date": self.date,
-            "reason": self.reason, "model": self.model, "direction": self.direction,
+            "reason": self.reason, "model": self.model, "model_kind": self.model_kind, "direction": self.direction,
             "tokens": self.tokens, "excluded_tokens": self.excluded_tokens,
             "amount": amount_text(self.amount, places),
             "excluded": amount_text(self.excluded, places), "basis": amount_text(self.basis, places),

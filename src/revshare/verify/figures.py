@@ -1,17 +1,21 @@
 """Step (5) of `verify_bundle`: the statement's figures, settled anew from the leaves and the terms.
 
     scan_plan(statement, ref, period) -> Plan | None          the segments, for the leaf scan
-    recompute(statement, ref, settled, sums, terms, period, st) -> the statement as the leaves give it
+    recompute(statement, ref, settled, sums, terms, period, st, served) -> the statement as the leaves give it
     first_difference(got, want) -> (JSON path, got, want) | None
 
 The recomputation runs the same `revshare.settlement.settle` the host ran, over the range's
-usage as the scan summed it and the carried leaves that settle in the period.
+usage as the scan summed it and the carried leaves that settle in the period. What each line
+bills (`model_kind`) is its model's kind in the terms, and every settled leaf's endpoint must
+serve that kind (an `embeddings` leaf of an embedding model, any other of a chat model): so a
+label is checked against the signed leaves. A statement issued before lines carried the label
+has it on no line, and is compared without it.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +24,7 @@ import rfc8785
 from revshare.instants import parse_instant
 from revshare.settlement import LogRef, Period, UsageAggregate, Window, settle, sort_aggregates
 from revshare.settlement.bundle_terms import StatementTerms
+from revshare.settlement.kinds import CHAT, endpoint_kind
 from revshare.settlement.state import ContractState, SettlementState
 from revshare.settlement.users import ActiveUsers
 from revshare.verify.errors import FigureMismatchError
@@ -62,16 +67,41 @@ def _merge(parts: Sequence[Sums]) -> Sums:
     return sums
 
 
+def _labelled(statement: dict[str, Any]) -> bool:
+    """Whether the statement's lines say what they bill (statements issued before `model_kind` do not)."""
+    return any(isinstance(x, dict) and "model_kind" in x
+               for part in ("lines", "adjustments") for x in statement.get(part) or ())
+
+
+def _check_kinds(terms: StatementTerms, served: Iterable[tuple[str, str]], st: str) -> None:
+    """Every settled leaf's endpoint serves its model's kind in the terms (a model has one kind)."""
+    kinds = {m.id: m.kind for m in terms.models}
+    for model, endpoint in sorted(served):
+        want, got = kinds.get(model, CHAT), endpoint_kind(endpoint)
+        if got != want:
+            raise FigureMismatchError(f"model {model!r} has a leaf served on {endpoint!r}, an endpoint of {got} "
+                                      f"models, and the terms make it a {want} model: its lines' model_kind "
+                                      "cannot be checked", st)
+
+
 def recompute(statement: dict[str, Any], ref: LogRef, settled: Sequence[Leaf], partial: Sequence[Sums],
-              terms: StatementTerms, period: Period, st: str) -> dict[str, Any]:
-    """The statement settled anew from the range's sums (`partial`) and the settled carried leaves."""
+              terms: StatementTerms, period: Period, st: str,
+              served: Iterable[tuple[str, str]] = ()) -> dict[str, Any]:
+    """The statement settled anew from the range's sums (`partial`) and the settled carried leaves.
+
+    `served`: the (model, endpoint) pairs of the range's settled, charged leaves (the scan's)."""
     window = _window(statement, period)
     plan = _plan(window, ref, st)
     sums = _merge(partial)
+    pairs = set(served)
     for leaf in settled:
         customer, key, model, version, prompt, completion, charged = leaf.usage
         if charged:
             accumulate(sums, plan, customer, key, model, version, prompt, completion, leaf.seq, leaf.started)
+            pairs.add((model, leaf.endpoint))
+    labelled = _labelled(statement)
+    if labelled:
+        _check_kinds(terms, pairs, st)
     aggregates = sort_aggregates(UsageAggregate(*k, *v) for k, v in sums.items())
     number = int(statement["number"])
     prior = SettlementState() if number == 1 else SettlementState((ContractState(
@@ -87,6 +117,10 @@ def recompute(statement: dict[str, Any], ref: LogRef, settled: Sequence[Leaf], p
     if not mine:
         raise FigureMismatchError(f"the terms give no statement for contract {statement['contract']!r}", st)
     got = mine[0].to_json()
+    if not labelled:  # issued before lines said what they bill: compared as issued
+        for part in ("lines", "adjustments"):
+            for x in got[part]:
+                x.pop("model_kind", None)
     if "users" in statement:  # the host's count: the leaves carry no end user (docs/LICENSING.md)
         try:
             got["users"] = ActiveUsers.from_json(statement["users"]).to_json()

@@ -37,8 +37,8 @@ from revshare.tlog import LEAF_PREFIX, NODE_PREFIX
 from revshare.verify.errors import BundleFormatError, LeafRangeError
 from revshare.verify.leaves import LeafFile
 
-__all__ = ["PARALLEL_MIN", "Leaf", "Node", "Plan", "Scan", "Sums", "accumulate", "check_scans", "parse_leaf",
-           "push_node", "scan_range"]
+__all__ = ["PARALLEL_MIN", "Leaf", "Node", "Plan", "Scan", "Served", "Sums", "accumulate", "check_scans",
+           "parse_leaf", "push_node", "scan_range"]
 
 PARALLEL_MIN = 100_000  # below this many leaves, a second process costs more than it saves
 
@@ -47,6 +47,9 @@ Node = tuple[int, int, bytes]
 
 Sums = dict[tuple[str, str, str, str, int, bool], list[int]]
 """Usage summed per (customer, key, model, price version, segment, late): [requests, prompt, completion]."""
+
+Served = set[tuple[str, str]]
+"""The (model, endpoint) pairs of the settled, charged leaves: what each line's `model_kind` is checked against."""
 
 
 class Leaf(NamedTuple):
@@ -57,6 +60,7 @@ class Leaf(NamedTuple):
     started: datetime
     line: str  # where it is, for messages
     usage: tuple[str, str, str, str, int, int, bool]  # customer, key, model, price version, tokens in/out, charged
+    endpoint: str = ""  # the API endpoint the record served ("chat.completions", "embeddings", ...)
 
 
 def _count_field(d: dict[str, Any], name: str) -> int:
@@ -90,10 +94,10 @@ def parse_leaf(raw: object, index: int, line: str, st: str) -> Leaf:
         started = datetime.fromisoformat(_text_field(d, "started_at"))
         if started.tzinfo is None:
             raise ValueError(f'"started_at" is {_shown(d["started_at"])}, an instant without its zone')
-        names = [_text_field(d, k) for k in ("customer", "key", "model", "price_version", "outcome")]
+        names = [_text_field(d, k) for k in ("customer", "key", "model", "price_version", "outcome", "endpoint")]
         return Leaf(index, _count_field(d, "seq"), started, line,
                     (names[0], names[1], names[2], names[3], _count_field(d, "prompt_tokens"),
-                     _count_field(d, "completion_tokens"), names[4] in CHARGED_OUTCOMES))
+                     _count_field(d, "completion_tokens"), names[4] in CHARGED_OUTCOMES), names[5])
     except (ValueError, KeyError, TypeError, ArithmeticError, RecursionError) as exc:
         reason = exc.reason if isinstance(exc, ProjectionFormatError) else \
             "nested too deep" if isinstance(exc, RecursionError) else exc
@@ -120,6 +124,7 @@ class Scan(NamedTuple):
         first_seq, last_seq: of the slice, when it parsed.
         deferred: (position, leaf hash) of the leaves that started after the period.
         sums: the settled, charged leaves' usage, summed per aggregate key (see accumulate).
+        served: the settled, charged leaves' (model, endpoint) pairs.
     """
 
     length: int
@@ -130,6 +135,7 @@ class Scan(NamedTuple):
     last_seq: int | None
     deferred: list[tuple[int, bytes]]
     sums: Sums
+    served: Served
 
 
 def push_node(nodes: list[Node], level: int, index: int, node_hash: bytes) -> None:
@@ -192,6 +198,7 @@ def _scan(leaves: LeafFile, lo: int, hi: int, start: int, stop: int, first: int,
     nodes: list[Node] = []
     pop, push = nodes.pop, nodes.append
     sums: Sums = {}
+    served: Served = set()
     deferred: list[tuple[int, bytes]] = []
     parse_error: str | None = None
     seq_error: tuple[int, str] | None = None
@@ -224,9 +231,11 @@ def _scan(leaves: LeafFile, lo: int, hi: int, start: int, stop: int, first: int,
                     seq, prompt, completion = d["seq"], d["prompt_tokens"], d["completion_tokens"]
                     customer, key, model, version, outcome = (d["customer"], d["key"], d["model"], d["price_version"],
                                                               d["outcome"])
+                    endpoint = d["endpoint"]
                     if (type(seq) is not int or type(prompt) is not int or type(completion) is not int or prompt < 0
                             or completion < 0 or type(customer) is not str or type(key) is not str
-                            or type(model) is not str or type(version) is not str or type(outcome) is not str):
+                            or type(model) is not str or type(version) is not str or type(outcome) is not str
+                            or type(endpoint) is not str):
                         raise ValueError("a value of another type")  # parse_leaf says which
                     started = fromiso(d["started_at"])
                     charged = outcome in charged_outcomes
@@ -240,6 +249,7 @@ def _scan(leaves: LeafFile, lo: int, hi: int, start: int, stop: int, first: int,
                         deferred.append((first + j, hashes[j - i]))
                     elif charged and plan is not None:
                         accumulate(sums, plan, customer, key, model, version, prompt, completion, seq, started)
+                        served.add((model, endpoint))
                     j += 1
             except (ValueError, KeyError, TypeError, AttributeError, ArithmeticError) as exc:
                 parse_error = _why(datas[j - i], first + j, j, exc, st)
@@ -247,8 +257,8 @@ def _scan(leaves: LeafFile, lo: int, hi: int, start: int, stop: int, first: int,
     if i != hi:
         raise BundleFormatError(f"{LEAVES} changed while it was read")
     if parse_error is not None:
-        return Scan(hi - lo, nodes, parse_error, None, None, None, [], {})
-    return Scan(hi - lo, nodes, None, seq_error, first_seq, last_seq, deferred, sums)
+        return Scan(hi - lo, nodes, parse_error, None, None, None, [], {}, set())
+    return Scan(hi - lo, nodes, None, seq_error, first_seq, last_seq, deferred, sums, served)
 
 
 def _why(data: Any, index: int, line: int, exc: Exception, st: str) -> str:

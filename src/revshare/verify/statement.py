@@ -20,7 +20,9 @@ names the file, the leaf (index, seq, line) or the figure (JSON path, got/want):
         by the statement and by the previous statement (chain hash checked) as deferred; the
         deferred leaves are recomputed;
     (5) the figures: the settled leaves are aggregated, settled under the bundle's terms with the
-        same `revshare.settlement.settle`, and every line and total compared with the statement.
+        same `revshare.settlement.settle`, and every line and total compared with the statement;
+        each line's `model_kind` is its model's kind in the terms, which every settled leaf's
+        endpoint must serve.
 
 The pieces: `files` opens only regular files inside the bundle, of the size their format allows;
 `bundle` reads them (strict JSON; leaves.jsonl and carried.jsonl only once the signed checkpoint
@@ -241,7 +243,8 @@ def _verify_one(directory: Path, name: str, verifier: Verifier | str, shared: Sh
                       f"deferred, no gap, no extra{chain}"))
 
     # (5) The figures, recomputed from the settled leaves and the terms.
-    got = recompute(statement, ref, settled, [scan.sums for scan in scans], shared.terms, period, st)
+    got = recompute(statement, ref, settled, [scan.sums for scan in scans], shared.terms, period, st,
+                    [pair for scan in scans for pair in scan.served])
     got["log"] = statement["log"]
     diff = first_difference(got, statement)
     if diff is not None:

@@ -1,7 +1,8 @@
 """The invoice page: a customer's invoice (or credit note) as a readable, printable HTML page.
 
 Sections, in order: the amount due, the parties and references, usage lines per model,
-direction and price version, the credits applied, and the total.
+direction and price version (grouped by what they bill, chat or embeddings, each group with its
+subtotal, when some line bills embeddings), the credits applied, and the total.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from revshare.money import D, minor_unit
+from revshare.settlement.kinds import apart, kind_groups
 from revshare.settlement.pages.kit import (
     Cell,
     close_note,
@@ -18,6 +20,7 @@ from revshare.settlement.pages.kit import (
     date_cell,
     due_box,
     escape,
+    group_row,
     meta_list,
     money_html,
     page,
@@ -28,7 +31,15 @@ from revshare.settlement.pages.kit import (
     sum_table,
     table,
 )
-from revshare.settlement.pages.text import KIND_WORDS, date_of, money_text, negated, period_text
+from revshare.settlement.pages.text import (
+    KIND_WORDS,
+    MODEL_KIND_WORDS,
+    date_of,
+    money_sum,
+    money_text,
+    negated,
+    period_text,
+)
 
 __all__ = ["invoice_page"]
 
@@ -41,7 +52,21 @@ def _price_version(version: str) -> str:
     return f'<span title="{escape(version)}">{escape(shown)}</span>'
 
 
+def _line_row(x: Mapping[str, Any], cur: str) -> str:
+    model = f"<code>{escape(x['model'])}</code>"
+    if x["late"]:
+        model += (' <span class="tag" title="usage of an earlier, closed period that reached the ledger after '
+                  'its close">late usage</span>')
+    model += f'<br><span class="small muted">{_price_version(x["price_version"])}</span>'
+    return row([
+        (model, False), (escape(x["direction"]), False), (count_html(x["requests"]), True),
+        (count_html(x["tokens"]), True), (money_html(x["unit_price_per_million"], cur), True),
+        (money_html(x["amount"], cur), True),
+    ])
+
+
 def _usage_section(doc: Mapping[str, Any]) -> str:
+    """The usage lines; when some bill embeddings, grouped by what they bill, each group with its subtotal."""
     cur = doc["currency"]
     lines = doc["lines"]
     out = "<h2>Usage</h2>\n"
@@ -50,17 +75,15 @@ def _usage_section(doc: Mapping[str, Any]) -> str:
     head: list[Cell] = [("Model", False), ("Direction", False), ("Requests", True), ("Tokens", True),
                         (f"Unit price ({escape(cur)} per 1M tokens)", True), (f"Amount ({escape(cur)})", True)]
     body = []
-    for x in lines:
-        model = f"<code>{escape(x['model'])}</code>"
-        if x["late"]:
-            model += (' <span class="tag" title="usage of an earlier, closed period that reached the ledger after '
-                      'its close">late usage</span>')
-        model += f'<br><span class="small muted">{_price_version(x["price_version"])}</span>'
-        body.append(row([
-            (model, False), (escape(x["direction"]), False), (count_html(x["requests"]), True),
-            (count_html(x["tokens"]), True), (money_html(x["unit_price_per_million"], cur), True),
-            (money_html(x["amount"], cur), True),
-        ]))
+    grouped = apart(lines)
+    for kind, group in kind_groups(lines):
+        if grouped:
+            body.append(group_row(escape(MODEL_KIND_WORDS.get(kind, kind)), len(head)))
+        body += [_line_row(x, cur) for x in group]
+        if grouped:
+            body.append(row([(f"Subtotal: {escape(MODEL_KIND_WORDS.get(kind, kind).lower())}", False),
+                             ("", False), ("", True), (count_html(sum(x["tokens"] for x in group)), True), ("", True),
+                             (money_html(money_sum(x["amount"] for x in group), cur), True)], cls="subtotal"))
     foot: list[Cell] = [("Subtotal", False), ("", False), ("", True), ("", True), ("", True),
                         (money_html(doc["subtotal"], cur), True)]
     out += table(head, "".join(body), foot)

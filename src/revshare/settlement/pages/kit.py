@@ -153,6 +153,7 @@ tfoot td{font-weight:600;border-top:1.5px solid #1b1b1b;border-bottom:none}
 table.sum{width:100%}
 table.sum td:first-child{padding-right:40px}
 table.sum tr.subtotal td{font-weight:600;border-top:1px solid #888}
+tbody tr.subtotal td{font-weight:600;border-top:1px solid #888}
 table.sum tr.due td{font-size:17px;font-weight:700;border-top:2px solid #1b1b1b;border-bottom:3px double #1b1b1b}
 .muted{color:#666}
 .small{font-size:12px}
@@ -214,9 +215,9 @@ def _class(cls: str) -> str:
     return f' class="{cls}"' if cls else ""
 
 
-def row(cells: Sequence[Cell], tag: str = "td") -> str:
-    """A table row of HTML cells; numeric cells are right-aligned."""
-    return "<tr>" + "".join(f'<{tag} class="num">{c}</{tag}>' if n else f"<{tag}>{c}</{tag}>"
+def row(cells: Sequence[Cell], tag: str = "td", cls: str = "") -> str:
+    """A table row of HTML cells; numeric cells are right-aligned; `cls` "subtotal": a group's subtotal."""
+    return f"<tr{_class(cls)}>" + "".join(f'<{tag} class="num">{c}</{tag}>' if n else f"<{tag}>{c}</{tag}>"
                             for c, n in cells) + "</tr>"
 
 

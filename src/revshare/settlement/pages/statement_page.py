@@ -2,7 +2,8 @@
 
 Sections, in order: the amount due, the parties and references, a summary of the totals with
 the guarantee explained, the contract terms in words (`terms_words`), usage by model and
-direction, the tier breakdown, the adjustments, and where the figures sit in the verifiable log.
+direction (grouped by what it bills, chat or embeddings, with subtotals, when some line bills
+embeddings), the tier breakdown, the adjustments, and where the figures sit in the verifiable log.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from revshare.money import D, minor_unit
+from revshare.settlement.kinds import EMBEDDING, apart, kind_groups
 from revshare.settlement.pages.kit import (
     MUTED_DASH,
     Cell,
@@ -35,6 +37,7 @@ from revshare.settlement.pages.kit import (
 from revshare.settlement.pages.terms_words import guarantee_recoupable, terms_section
 from revshare.settlement.pages.text import (
     KIND_WORDS,
+    MODEL_KIND_WORDS,
     money_sum,
     money_text,
     negated,
@@ -112,7 +115,8 @@ def _guarantee_explained(t: Mapping[str, str], cur: str, recoupable: bool | None
 
 
 def _lines_section(doc: Mapping[str, Any]) -> str:
-    """Usage by model and direction, under a heading row per segment when there are several."""
+    """Usage by model and direction, under a heading row per segment when there are several; when
+    some line bills embeddings, grouped by what the lines bill first, each group with its subtotal."""
     cur = doc["currency"]
     lines = doc["lines"]
     out = "<h2>Usage by model and direction</h2>\n"
@@ -122,20 +126,31 @@ def _lines_section(doc: Mapping[str, Any]) -> str:
                         ("Exempt tokens", True), ("Gross", True), ("Exempt", True), ("Basis", True), ("Share", True)]
     segs = {s["index"]: s for s in doc["segments"]}
     body = []
-    current = None
-    for x in lines:
-        if len(segs) > 1 and x["segment"] != current:
-            current = x["segment"]
-            seg = segs.get(current)
-            when = f": {escape(span_text(seg['start'], seg['end']))}" if seg else ""
-            body.append(group_row(f"Segment {escape(current + 1)}{when}", len(head)))
-        body.append(row([
-            (f"<code class=\"model\">{escape(x['model'])}</code>", False), (escape(x["direction"]), False),
-            (count_html(x["requests"]), True), (count_html(x["tokens"]), True),
-            (count_html(x["excluded_tokens"]), True), (money_html(x["gross"], cur), True),
-            (money_html(x["excluded"], cur), True), (money_html(x["basis"], cur), True),
-            (money_html(x["share"], cur), True),
-        ]))
+    grouped = apart(lines)
+    for kind, group in kind_groups(lines):
+        words = MODEL_KIND_WORDS.get(kind, kind)
+        if grouped:
+            body.append(group_row(escape(words), len(head)))
+        current = None
+        for x in group:
+            if len(segs) > 1 and x["segment"] != current:
+                current = x["segment"]
+                seg = segs.get(current)
+                when = f": {escape(span_text(seg['start'], seg['end']))}" if seg else ""
+                body.append(group_row(f"Segment {escape(current + 1)}{when}", len(head)))
+            body.append(row([
+                (f"<code class=\"model\">{escape(x['model'])}</code>", False), (escape(x["direction"]), False),
+                (count_html(x["requests"]), True), (count_html(x["tokens"]), True),
+                (count_html(x["excluded_tokens"]), True), (money_html(x["gross"], cur), True),
+                (money_html(x["excluded"], cur), True), (money_html(x["basis"], cur), True),
+                (money_html(x["share"], cur), True),
+            ]))
+        if grouped:
+            body.append(row([(f"Subtotal: {escape(words.lower())}", False), ("", False), ("", True),
+                             (count_html(sum(x["tokens"] for x in group)), True),
+                             (count_html(sum(x["excluded_tokens"] for x in group)), True),
+                             *((money_html(money_sum(x[k] for x in group), cur), True)
+                               for k in ("gross", "excluded", "basis", "share"))], cls="subtotal"))
     t = doc["totals"]
     foot: list[Cell] = [("Total", False), ("", False), ("", True),
                         (count_html(sum(x["tokens"] for x in lines)), True),
@@ -207,7 +222,8 @@ def _adjustments_section(doc: Mapping[str, Any]) -> str:
         what = [f"<strong>{escape(KIND_WORDS.get(a['kind'], a['kind']))}</strong>"]
         if a["reason"]:
             what.append(f" — {escape(a['reason'])}")
-        detail = " · ".join(escape(v) for v in (a["model"], a["direction"]) if v)
+        billed = "embeddings" if a.get("model_kind") == EMBEDDING else ""  # what a late usage or credit is on
+        detail = " · ".join(escape(v) for v in (a["model"], billed, a["direction"]) if v)
         if a["ref"] and a["ref"] != "late":
             detail += (" · " if detail else "") + f"ref <code>{escape(a['ref'])}</code>"
         if detail:

@@ -17,6 +17,7 @@ from revshare.settlement.rounding import padded
 
 __all__ = [
     "KIND_WORDS",
+    "MODEL_KIND_WORDS",
     "count_text",
     "cutoff_span_text",
     "date_of",
@@ -34,6 +35,8 @@ ZERO = Decimal(0)
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
            "November", "December")
 KIND_WORDS = {"late_usage": "Late usage", "credit": "Credit", "refund": "Refund", "discount": "Discount"}
+# What a line bills (`model_kind`, `settlement.kinds`): the heading of its group on a page.
+MODEL_KIND_WORDS = {"chat": "Chat, completions and responses", "embedding": "Embeddings"}
 
 
 # -- numbers -------------------------------------------------------------------------------------
