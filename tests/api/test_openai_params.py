@@ -28,8 +28,9 @@ FUNCTION = {"type": "function", "function": {"name": "get_weather", "description
                                              "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
                                                             "required": ["city"]}}}
 CALL_IT = {"type": "function", "function": {"name": "get_weather"}}
-SCHEMA = {"type": "object", "properties": {"name": {"type": "string", "maxLength": 12}, "age": {"type": "integer", "minimum": 0, "maximum": 130}},
-          "required": ["name", "age"]}
+SCHEMA = {"type": "object", "properties": {"name": {"type": "string", "maxLength": 12}, "age": {"type": "integer"},
+                                          "tags": {"type": "array", "items": {"enum": ["a", "b"]}, "maxItems": 2}},
+          "required": ["name", "age", "tags"]}
 
 
 def table(heading: str) -> dict[str, tuple[str, str]]:
@@ -230,3 +231,23 @@ def test_cached_prompt_tokens_are_reported_as_the_record_has_them(embedded_gatew
         assert response.usage.prompt_tokens_details.cached_tokens == rec.cached_tokens
     # llama.cpp kept the same prompt's prefix from the request before: not evaluated again.
     assert again.usage.prompt_tokens_details.cached_tokens >= again.usage.prompt_tokens - 2
+
+
+@pytest.mark.engine
+def test_a_replayed_stream_reports_the_cached_tokens_of_its_record(embedded_gateway: Running) -> None:
+    c = client(embedded_gateway)
+    messages = [{"role": "user", "content": "Another long question, about the tides and the moon, and why."}]
+    c.chat.completions.create(model=MODEL, messages=messages, max_tokens=2, temperature=0)  # warms the cache
+
+    def usage_chunk() -> Any:
+        chunks = list(c.chat.completions.create(
+            model=MODEL, messages=messages, max_tokens=2, temperature=0, stream=True,
+            stream_options={"include_usage": True}, extra_headers={"Idempotency-Key": "cached-replay"}))
+        return chunks[0].id, chunks[-1].usage
+
+    first_id, first = usage_chunk()
+    replay_id, replayed = usage_chunk()
+    assert replay_id == first_id
+    rec = embedded_gateway.record(first_id.split("-", 1)[1])
+    assert rec.cached_tokens > 0
+    assert first.prompt_tokens_details.cached_tokens == replayed.prompt_tokens_details.cached_tokens == rec.cached_tokens

@@ -130,3 +130,26 @@ def test_a_function_without_parameters_gets_an_empty_object_schema(engine: Embed
     kwargs = engine._kwargs(chat(tools=tools, tool_choice={"type": "function", "function": {"name": "f"}}), False)
     assert kwargs["tools"][0]["function"]["parameters"] == {"type": "object", "properties": {}}
     assert "parameters" not in tools[0]["function"]
+
+
+@pytest.mark.parametrize(("schema", "keyword", "where"), [
+    ({"type": "integer", "maximum": 130}, "maximum", "(the root)"),
+    ({"type": "object", "properties": {"age": {"type": "integer", "minimum": 0}}}, "minimum", "properties.age"),
+    ({"type": "array", "items": {"type": "number", "multipleOf": 2}}, "multipleOf", "items"),
+    ({"anyOf": [{"type": "string"}, {"type": "array", "uniqueItems": True}]}, "uniqueItems", "anyOf[1]"),
+    ({"$defs": {"p": {"type": "object", "maxProperties": 3}}, "$ref": "#/$defs/p"}, "maxProperties", "$defs.p"),
+])
+def test_a_schema_keyword_the_grammar_cannot_enforce_is_refused_naming_it(
+        engine: EmbeddedEngine, schema: dict[str, Any], keyword: str, where: str) -> None:
+    fmt = {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}
+    with pytest.raises(EngineRejected) as caught:
+        engine._kwargs(chat(response_format=fmt), stream=False)
+    assert caught.value.param == "response_format.json_schema.schema"
+    assert f"{keyword!r} (at {where})" in caught.value.message
+
+
+def test_a_property_named_like_a_keyword_is_only_a_name(engine: EmbeddedEngine) -> None:
+    schema = {"type": "object", "properties": {"maximum": {"type": "integer"}, "not": {"type": "string"}}}
+    kwargs = engine._kwargs(chat(response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}),
+                            stream=False)
+    assert kwargs["response_format"] == {"type": "json_object", "schema": schema}

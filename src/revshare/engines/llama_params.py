@@ -71,9 +71,48 @@ def check_chat(params: dict[str, Any]) -> None:
         params["response_format"] = {"type": "json_object", "schema": schema}
 
 
+# What llama.cpp's schema-to-grammar converter reads past without a word: a reply could break it.
+_UNENFORCED = frozenset({
+    "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "uniqueItems", "not", "if",
+    "then", "else", "contains", "minContains", "maxContains", "patternProperties", "propertyNames",
+    "dependentRequired", "dependentSchemas", "minProperties", "maxProperties", "unevaluatedProperties",
+    "unevaluatedItems"})
+
+
+def _unenforced(schema: Any) -> tuple[str, str] | None:
+    """The first keyword of `schema` the grammar would not enforce, and where it is (a dotted path)."""
+    stack: list[tuple[Any, str]] = [(schema, "")]
+    while stack:
+        node, path = stack.pop()
+        if not isinstance(node, dict):
+            continue
+        for keyword in sorted(_UNENFORCED.intersection(node)):
+            return keyword, path or "(the root)"
+        below: list[tuple[Any, str]] = []
+        for key in ("properties", "$defs", "definitions"):
+            if isinstance(node.get(key), dict):
+                below += [(child, f"{path}.{key}.{name}".lstrip(".")) for name, child in node[key].items()]
+        for key in ("anyOf", "oneOf", "allOf", "prefixItems"):
+            if isinstance(node.get(key), list):
+                below += [(child, f"{path}.{key}[{n}]".lstrip(".")) for n, child in enumerate(node[key])]
+        for key in ("items", "additionalProperties"):
+            if isinstance(node.get(key), dict):
+                below.append((node[key], f"{path}.{key}".lstrip(".")))
+            elif key == "items" and isinstance(node.get(key), list):
+                below += [(child, f"{path}.items[{n}]".lstrip(".")) for n, child in enumerate(node[key])]
+        stack += reversed(below)
+    return None
+
+
 def _grammar(schema: dict[str, Any], param: str) -> None:
     from llama_cpp.llama_grammar import LlamaGrammar
 
+    found = _unenforced(schema)
+    if found is not None:
+        keyword, where = found
+        raise ParamRefused(f"the embedded engine cannot enforce {keyword!r} (at {where}) of a JSON schema: its "
+                           "grammar would let the reply break it; leave the keyword out, or use a model on an "
+                           "upstream engine", param, "invalid_value")
     try:
         LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
     except Exception as exc:  # the converter fails as it may (AssertionError, KeyError, TypeError)
