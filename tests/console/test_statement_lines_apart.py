@@ -9,16 +9,17 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from revshare.api.console.pages_licensor import LINE_COLUMNS, _line_groups
+from revshare.api.console.pages_licensor import LINE_COLUMNS
 from revshare.api.console.web import templates
-from tests.settlement.test_embedding_lines import close, embedding_catalog
+from revshare.monthend.statement_lines import line_groups
+from tests.support.embedding_settlement import close, embedding_catalog
 
 
 def page(doc: dict[str, Any]) -> str:
     return templates.get_template("statement.html").render(
         request_path="/console/licensor", current_nav="", session=None, csrf="", nav=[], title="Statement",
         doc=doc, sha256="ab" * 32, period=doc["period"], name="s", columns=LINE_COLUMNS,
-        groups=_line_groups(doc["lines"]))
+        groups=line_groups(doc["lines"]))
 
 
 def rows(html: str) -> list[str]:
@@ -34,7 +35,7 @@ def test_embedding_lines_are_a_group_with_a_subtotal_that_adds_up() -> None:
     shown = rows(html)
     assert re.findall(r'<th scope="rowgroup"[^>]*>([^<]*)</th>', html) == ["Chat, completions and responses",
                                                                           "Embeddings"]
-    groups = _line_groups(doc["lines"])
+    groups = line_groups(doc["lines"])
     assert [g["subtotal"]["model_kind"] for g in groups] == ["chat", "embedding"]
     assert sum(Decimal(g["subtotal"]["gross"]) for g in groups) == Decimal(doc["totals"]["gross"])
     assert sum(Decimal(g["subtotal"]["share"]) for g in groups) == Decimal(doc["totals"]["usage_share"])
@@ -48,9 +49,9 @@ def test_embedding_lines_are_a_group_with_a_subtotal_that_adds_up() -> None:
 def test_chat_only_and_unlabelled_statements_are_one_plain_table() -> None:
     (st,) = close(embedding_catalog(kind="chat")).statements
     doc = st.to_json()
-    assert _line_groups(doc["lines"]) == []
+    assert line_groups(doc["lines"]) == []
     html = page(doc)
     assert "Embeddings" not in html and "Subtotal" not in html
     older = {**doc, "lines": [{k: v for k, v in x.items() if k != "model_kind"} for x in doc["lines"]]}
-    assert _line_groups(older["lines"]) == []
+    assert line_groups(older["lines"]) == []
     assert len(rows(page(older))) == 1 + len(doc["lines"])  # the heading row and the lines, the kind left empty

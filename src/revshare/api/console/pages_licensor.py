@@ -18,7 +18,6 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +38,8 @@ from revshare.logstore.schema import tlog_checkpoints
 from revshare.logstore.tree_store import LogReadError
 from revshare.monthend.periods import SettlementLedgerError
 from revshare.monthend.statement_bundle import export_bundle
+from revshare.monthend.statement_lines import line_groups
 from revshare.reporting.months import Period
-from revshare.settlement.kinds import apart, kind_groups
-from revshare.settlement.pages.text import MODEL_KIND_WORDS
 from revshare.tlog import TlogError
 
 __all__ = ["router"]
@@ -54,8 +52,6 @@ NAME = re.compile(r"^[A-Za-z0-9._-]{1,255}$")
 SHOWN_CHECKPOINTS = 50
 LINE_COLUMNS = ("segment", "model", "model_kind", "direction", "requests", "tokens", "excluded_tokens", "gross",
                 "excluded", "basis", "share")
-_COUNTS = ("tokens", "excluded_tokens")  # not requests: a request is on a line per direction
-_AMOUNTS = ("gross", "excluded", "basis", "share")
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,20 +122,7 @@ async def statement(request: Request, period: str, name: str, session: LicensorP
     body: dict[str, Any] = json.loads(found.body)
     return render(request, "statement.html", title=f"Statement {body.get('number', '')}, {period}", doc=body,
                   sha256=found.sha256, period=period, name=name, columns=LINE_COLUMNS,
-                  groups=_line_groups(body.get("lines", [])))
-
-
-def _line_groups(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The lines per model kind, each group with its subtotals (`settlement.kinds`), when some line
-    bills embeddings; none (one plain table) when every line bills chat."""
-    if not apart(lines):
-        return []
-    return [{"words": MODEL_KIND_WORDS.get(kind, kind), "lines": group,
-             "subtotal": {"segment": "", "model": f"Subtotal: {MODEL_KIND_WORDS.get(kind, kind).lower()}",
-                          "model_kind": kind, "direction": "", "requests": "", "subtotal": True,
-                          **{c: sum(int(x[c]) for x in group) for c in _COUNTS},
-                          **{a: str(sum((Decimal(x[a]) for x in group), Decimal(0))) for a in _AMOUNTS}}}
-            for kind, group in kind_groups(lines)]
+                  groups=line_groups(body.get("lines", [])))
 
 
 def _lines_csv(body: dict[str, Any]) -> bytes:
