@@ -1,13 +1,14 @@
 """Upstream engine: any OpenAI-compatible server (vLLM, llama.cpp server, Ollama, TGI) over HTTP.
 
-One pooled `aiohttp.ClientSession` per engine. (httpx was the first choice; measured against the
-same upstream it cost about 800 µs a round trip to aiohttp's 300 µs, most of the gateway's
-budget: see docs/ARCHITECTURE.md.) On streams the upstream is always asked for usage
+One keep-alive connection pool per engine (`http1.ConnectionPool`, asyncio and httptools).
+(httpx was the first choice and cost about 800 µs a round trip; aiohttp then cost 300 µs, a
+quarter of the gateway's event-loop time per request; the lean pool does only what this engine
+needs: see docs/ARCHITECTURE.md.) On streams the upstream is always asked for usage
 (`stream_options.include_usage`); its usage chunk feeds the meter and is never forwarded as is.
 Client errors are translated here, once, into EngineError / EngineUnavailable.
 
 Readiness (`ready()`, for `GET /readyz`) is a GET of the upstream's `/models` with a 1 s
-timeout, on a one-connection session of its own (so a pool saturated by long streams does not
+timeout, on a one-connection pool of its own (so a pool saturated by long streams does not
 fail the probe), and its answer is kept for `PROBE_TTL_S` so probes never hammer the upstream.
 Any HTTP answer means the upstream serves, except 5xx and 401/403 (our key is refused).
 """
@@ -22,8 +23,6 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import aiohttp
-
 from revshare.config import EngineConfig, ModelConfig
 from revshare.engines.base import (
     Engine,
@@ -34,6 +33,7 @@ from revshare.engines.base import (
     UsageMeter,
 )
 from revshare.engines.embedding import embeddings_body, input_texts
+from revshare.engines.http1 import ConnectionPool, Exchange, UpstreamConnectionError
 
 __all__ = ["UpstreamEngine"]
 
@@ -60,27 +60,24 @@ class UpstreamEngine(Engine):
         self._headers = {"Content-Type": "application/json"}
         if config.api_key_env and os.environ.get(config.api_key_env):
             self._headers["Authorization"] = f"Bearer {os.environ[config.api_key_env]}"
-        self._session: aiohttp.ClientSession | None = None
-        self._probe_session: aiohttp.ClientSession | None = None
+        self._pool: ConnectionPool | None = None
+        self._probe_pool: ConnectionPool | None = None
         self._probe_lock = asyncio.Lock()
         self._probed: tuple[float, str | None] | None = None  # (monotonic time, answer)
 
     async def start(self) -> None:
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=self._config.max_connections, keepalive_timeout=60),
-            timeout=aiohttp.ClientTimeout(total=self._config.timeout_s, sock_connect=self._config.connect_timeout_s),
-            headers=self._headers,
-            raise_for_status=False,
-            read_bufsize=2**20,  # one SSE line may carry a large tool call
-        )
+        # Lines of a stream may be up to http1.MAX_LINE (4 MiB): one SSE line may carry a large tool call.
+        self._pool = ConnectionPool(self._base, self._headers, limit=self._config.max_connections,
+                                    timeout_s=self._config.timeout_s,
+                                    connect_timeout_s=self._config.connect_timeout_s)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-        if self._probe_session is not None:
-            await self._probe_session.close()
-            self._probe_session = None
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+        if self._probe_pool is not None:
+            await self._probe_pool.close()
+            self._probe_pool = None
 
     async def ready(self) -> str | None:
         async with self._probe_lock:  # concurrent probes share one GET
@@ -89,27 +86,26 @@ class UpstreamEngine(Engine):
             return self._probed[1]
 
     async def _probe(self) -> str | None:
-        if self._session is None:
+        if self._pool is None:
             return "not started"
-        if self._probe_session is None:
-            self._probe_session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=1), headers=self._headers,
-                timeout=aiohttp.ClientTimeout(total=PROBE_TIMEOUT_S))
+        if self._probe_pool is None:
+            self._probe_pool = ConnectionPool(self._base, self._headers, limit=1, timeout_s=PROBE_TIMEOUT_S,
+                                              connect_timeout_s=PROBE_TIMEOUT_S)
         try:
-            async with self._probe_session.get(self._base + "/models") as response:
+            async with self._probe_pool.request("GET", "/models") as response:
                 status = response.status
                 await response.read()
-        except (TimeoutError, aiohttp.ClientError) as exc:
+        except (TimeoutError, UpstreamConnectionError) as exc:
             return str(_unavailable(self.id, exc))
         if status >= 500 or status in (401, 403):
             return f"engine {self.id!r} answered GET /models with HTTP {status}"
         return None
 
-    def _post(self, request: GenerationRequest, stream: bool) -> Any:
-        if self._session is None:
+    def _post(self, request: GenerationRequest, stream: bool) -> Exchange:
+        if self._pool is None:
             raise EngineUnavailable(f"engine {self.id!r} is not started")
         data = json.dumps(self._body(request, stream), separators=(",", ":")).encode()
-        return self._session.post(self._base + _PATHS[request.endpoint], data=data)
+        return self._pool.request("POST", _PATHS[request.endpoint], data)
 
     def count_tokens(self, model: ModelConfig, text: str) -> int:
         if self._tokenizer is not None:
@@ -138,7 +134,7 @@ class UpstreamEngine(Engine):
             async with self._post(request, False) as response:
                 body = await response.read()
                 status = response.status
-        except (TimeoutError, aiohttp.ClientError) as exc:
+        except (TimeoutError, UpstreamConnectionError) as exc:
             raise _unavailable(self.id, exc) from exc
         if status >= 400:
             raise _upstream_error(self.id, status, body)
@@ -173,7 +169,7 @@ class UpstreamEngine(Engine):
             async with self._post(request, True) as response:
                 if response.status >= 400:
                     raise _upstream_error(self.id, response.status, await response.read())
-                async for raw in response.content:
+                async for raw in response.lines():
                     if not raw.startswith(b"data:"):
                         continue
                     payload = raw[5:].strip()
@@ -197,7 +193,7 @@ class UpstreamEngine(Engine):
                     if text and meter.estimated:
                         meter.completion_tokens += self.count_tokens(request.model, text)
                     yield chunk
-        except (TimeoutError, aiohttp.ClientError) as exc:
+        except (TimeoutError, UpstreamConnectionError) as exc:
             raise _unavailable(self.id, exc) from exc
         meter.finished = True
 
