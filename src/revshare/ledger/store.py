@@ -32,7 +32,7 @@ from revshare.ledger.schema import api_keys, usage_records
 from revshare.money import D
 from revshare.records.record import Outcome, UsageRecord
 
-__all__ = ["ApiKey", "Ledger", "LedgerError", "hash_secret", "record_from_row"]
+__all__ = ["SQLITE_BUSY_TIMEOUT_MS", "ApiKey", "Ledger", "LedgerError", "hash_secret", "record_from_row"]
 
 KEY_PREFIX = "rsk_"
 LABEL_MAX = 128  # api_keys.label
@@ -56,12 +56,15 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
+SQLITE_BUSY_TIMEOUT_MS = 10_000  # how long a write waits for another connection's transaction
+
+
 def _sqlite_pragmas(synchronous: str) -> Any:
     def on_connect(dbapi_conn: Any, _record: Any) -> None:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute(f"PRAGMA synchronous={synchronous}")
-        cur.execute("PRAGMA busy_timeout=10000")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cur.close()
 
     return on_connect

@@ -10,7 +10,14 @@ reservation, idempotency claim, the row a crash leaves behind), so writing it co
 commit, not a transaction of its own. A record handed over with `submit` (nobody waits for it)
 is never dropped on a write error: it is kept and retried every second until the ledger is back.
 
-The writer thread counts what each commit made durable, so every record is counted once, when
+A request alone in flight on a SQLite ledger (no other request holds an intent) has nothing to
+share a commit with: its intent and its record are committed on the event loop itself, when the
+writer thread is idle and the database's write lock is free at once (`BEGIN IMMEDIATE` with no
+busy wait), saving each of the two waits a thread hand-off there and back (docs/BENCHMARKS.md).
+Anything else (a lock held, a failed write) goes to the writer thread as before, which retries
+it with its own handling of failures: the inline attempt rolls back whole or commits whole.
+
+The writer counts what each commit made durable, so every record is counted once, when
 its transaction commits, whichever way it came (`append`, `submit`, a retry): records committed,
 tokens by model and type, billed amount by model and currency, commit time and batch size. It
 counts a batch before waking its waiters, so a response's record is counted by the time the
@@ -34,7 +41,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from revshare.ledger.idempotency import DEFAULT_RETENTION_S
 from revshare.ledger.reservations import ReservationSql
-from revshare.ledger.store import Ledger, LedgerError
+from revshare.ledger.store import SQLITE_BUSY_TIMEOUT_MS, Ledger, LedgerError
 from revshare.metering.reservation import Final, Intent, IntentResult
 from revshare.metrics import Metrics
 from revshare.records.record import UsageRecord
@@ -66,7 +73,8 @@ class GroupCommitWriter:
     """Batches appends into shared transactions on a dedicated thread."""
 
     def __init__(self, ledger: Ledger, *, batch_max: int = 256, wait_ms: float = 0.0,
-                 metrics: Metrics | None = None, idempotency_retention_s: float = DEFAULT_RETENTION_S) -> None:
+                 metrics: Metrics | None = None, idempotency_retention_s: float = DEFAULT_RETENTION_S,
+                 inline: bool = True) -> None:
         self._ledger = ledger
         self.metrics = metrics if metrics is not None else Metrics()
         self._batch_max = batch_max
@@ -76,6 +84,9 @@ class GroupCommitWriter:
         self._backlog: list[_Pending] = []
         self.healthy = True
         self._thread = threading.Thread(target=self._run, name="revshare-ledger-writer", daemon=True)
+        # Held by whoever commits on the writer's connection: its thread, or the event loop inline.
+        self._lock = threading.Lock()
+        self._inline = ledger.is_sqlite and inline
         self._started = False
         self._conn: Any = None
         self.batches = 0
@@ -97,6 +108,10 @@ class GroupCommitWriter:
 
         Raises LedgerError if the batch that held it could not be written.
         """
+        if self._inline and len(self._intents) == 1 and record.id in self._intents:  # its own intent, alone
+            seq = self._commit_inline(record, final, None)
+            if seq is not None:
+                return int(seq)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[int] = loop.create_future()
         self._queue.put(_Pending(record, future, loop, final))
@@ -106,6 +121,10 @@ class GroupCommitWriter:
 
     async def reserve(self, intent: Intent) -> IntentResult:
         """Write a request's intent in the next batch; raise LedgerError if it could not be."""
+        if self._inline and not self._intents:
+            result = self._commit_inline(None, None, intent)
+            if result is not None:
+                return result  # type: ignore[no-any-return]
         loop = asyncio.get_running_loop()
         future: asyncio.Future[IntentResult] = loop.create_future()
         self._queue.put(_Pending(None, future, loop, intent=intent))
@@ -158,7 +177,8 @@ class GroupCommitWriter:
                 first = self._queue.get(timeout=_RETRY_S if self._backlog else None)
             except queue.Empty:
                 retry, self._backlog = self._backlog, []
-                self._commit(retry)
+                with self._lock:
+                    self._commit(retry)
                 continue
             if first is _STOP:
                 break
@@ -177,10 +197,12 @@ class GroupCommitWriter:
                     stopping = True
                     break
                 batch.append(item)  # type: ignore[arg-type]
-            self._commit(batch)
+            with self._lock:
+                self._commit(batch)
         if self._backlog:  # shutting down: one last try
             retry, self._backlog = self._backlog, []
-            self._commit(retry)
+            with self._lock:
+                self._commit(retry)
 
     def _commit(self, batch: list[_Pending]) -> None:
         records = [p for p in batch if p.record is not None]
@@ -216,6 +238,55 @@ class GroupCommitWriter:
             _notify(p, _resolve, seq)
         for p, result in zip(intents, results, strict=True):
             _notify(p, _resolve, result)
+
+    def _commit_inline(self, record: UsageRecord | None, final: Final | None, intent: Intent | None) -> Any:
+        """Commit one record or one intent on the calling (event loop's) thread, when that costs no
+        wait: the writer thread idle, nothing queued, the ledger healthy and its write lock free.
+        Return the seq or the `IntentResult`; None when it was not committed (nothing was written)."""
+        if self._backlog or not self.healthy or not self._queue.empty() or not self._lock.acquire(blocking=False):
+            return None
+        try:
+            try:
+                if not self._begin_at_once():
+                    return None
+            except Exception:  # the connection itself failed: the thread's next commit opens another
+                self._drop_connection()
+                return None
+            pending = _Pending(record, None, None, final, intent)  # type: ignore[arg-type]
+            records, intents = ([pending], []) if record is not None else ([], [pending])
+            started = time.perf_counter()
+            try:
+                seqs, results = self._write(records, intents)
+            except Exception:  # rolled back: the writer thread tries again, and answers a failure
+                return None
+            self.batches += 1
+            self.appended += len(records)
+            self._observe(time.perf_counter() - started, 1, records, intents, results)
+            return seqs[0] if records else results[0]
+        finally:
+            self._lock.release()
+
+    def _drop_connection(self) -> None:
+        with contextlib.suppress(Exception):
+            self._conn.invalidate()
+        self._conn = None
+
+    def _begin_at_once(self) -> bool:
+        """Open a write transaction on the writer's SQLite connection if no other holds the lock."""
+        if self._conn is None:
+            self._conn = self._ledger.engine.raw_connection()
+        cursor = self._conn.cursor()
+        try:
+            cursor.execute("PRAGMA busy_timeout=0")
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+            except Exception:  # SQLITE_BUSY: another connection writes; the thread will wait for it
+                return False
+            finally:
+                cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        finally:
+            cursor.close()
+        return True
 
     def _observe(self, seconds: float, size: int, records: list[_Pending], intents: list[_Pending],
                  results: list[IntentResult]) -> None:

@@ -1,0 +1,109 @@
+"""A request alone in flight on SQLite commits its intent and its record on the event loop
+(`GroupCommitWriter._commit_inline`); anything else goes to the writer thread as before."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from revshare.ledger.store import Ledger
+from revshare.ledger.writer import GroupCommitWriter
+from revshare.metering.reservation import Final, Intent
+from tests.support.records import record
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    ledger.migrate()
+    yield ledger
+    ledger.close()
+
+
+def intent_for(number: int) -> Intent:
+    return Intent(record(number).id, "gw_test", 0, (), {"model": "m"})
+
+
+def final_for(number: int) -> Final:
+    return Final(record(number).id, 0, 0, ())
+
+
+def test_a_request_alone_is_committed_without_the_writer_thread(ledger: Ledger) -> None:
+    writer = GroupCommitWriter(ledger)  # never started: only an inline commit can answer
+
+    async def one_request() -> tuple[bool, int]:
+        reserved = await writer.reserve(intent_for(1))
+        return reserved.ok, await writer.append(record(1), final_for(1))
+
+    assert asyncio.run(asyncio.wait_for(one_request(), 30)) == (True, 1)
+    assert [r.id for r in ledger.records()] == [record(1).id]
+    assert (writer.batches, writer.appended) == (2, 1)  # the intent, then the record: each its own commit
+
+
+def test_a_second_request_in_flight_goes_to_the_thread_and_shares_its_commits(ledger: Ledger) -> None:
+    writer = GroupCommitWriter(ledger, wait_ms=20)
+    writer.start()
+
+    async def two_in_flight() -> list[int]:
+        assert (await writer.reserve(intent_for(1))).ok  # alone: inline
+        batches = writer.batches
+        # Another request's intent while the first is in flight, then both records: the thread's.
+        assert (await writer.reserve(intent_for(2))).ok
+        seqs = await asyncio.gather(writer.append(record(1), final_for(1)), writer.append(record(2), final_for(2)))
+        assert writer.batches - batches == 2  # the second intent, then both records in one commit
+        return list(seqs)
+
+    try:
+        assert sorted(asyncio.run(two_in_flight())) == [1, 2]
+    finally:
+        writer.close()
+
+
+def test_a_record_without_an_intent_is_never_committed_inline(ledger: Ledger) -> None:
+    writer = GroupCommitWriter(ledger, batch_max=64)
+    writer.start()
+
+    async def many() -> list[int]:
+        return list(await asyncio.gather(*[writer.append(record(i)) for i in range(50)]))
+
+    try:
+        assert sorted(asyncio.run(many())) == list(range(1, 51))
+    finally:
+        writer.close()
+    assert writer.batches < 50  # shared, as before
+
+
+def test_a_held_write_lock_is_not_waited_for_on_the_event_loop(ledger: Ledger, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    writer = GroupCommitWriter(ledger)
+    writer.start()
+    gave_way: list[bool] = []
+    begin = writer._begin_at_once
+
+    def spy() -> bool:
+        began = begin()
+        gave_way.append(not began)
+        return began
+
+    monkeypatch.setattr(writer, "_begin_at_once", spy)
+    other = sqlite3.connect(tmp_path / "ledger.db", isolation_level=None)
+
+    async def while_locked() -> bool:
+        other.execute("BEGIN IMMEDIATE")  # another connection writes
+        task = asyncio.create_task(writer.reserve(intent_for(1)))
+        await asyncio.sleep(0.3)
+        waiting = not task.done()  # the thread waits for the lock; this loop ran on meanwhile
+        other.execute("ROLLBACK")
+        return waiting and (await task).ok
+
+    try:
+        assert asyncio.run(asyncio.wait_for(while_locked(), 30))
+    finally:
+        other.close()
+        writer.close()
+    assert gave_way == [True]
+    assert ledger.engine.dialect.name == "sqlite"
