@@ -4,7 +4,7 @@ The one place where statuses are chosen. Every failure a client can cause ends h
 with a clear message; nothing below the HTTP layer ever turns into a 500 with a traceback.
 
     Refused (a domain refusal)   -> REFUSAL_STATUS[kind]           (metering.refusal)
-    EngineError and subclasses   -> ENGINE_ERROR_STATUS by class   (engines translate aiohttp, llama.cpp)
+    EngineError and subclasses   -> ENGINE_ERROR_STATUS by class   (engines translate HTTP, llama.cpp)
     SQLAlchemyError (foreign)    -> 503 ledger_unavailable, Retry-After: 1
     RequestValidationError       -> 400 naming the parameter OpenAI-style (`messages[0].content`)
     anything else                -> 500 internal_error, logged, never charged (answered by

@@ -36,7 +36,7 @@ TokenCounter = Callable[[str], int]
 class EngineError(Exception):
     """The engine failed to answer: an upstream failure (the API answers 502).
 
-    Engines translate their own libraries' errors (aiohttp, llama.cpp) into this family, once,
+    Engines translate their own libraries' errors (the HTTP pool's, llama.cpp's) into this family, once,
     where they call them; the API maps each class to a status in one table.
     """
 
