@@ -10,7 +10,7 @@ from revshare.api.errors import ApiError
 from revshare.ledger.store import ApiKey
 from revshare.serving.gateway import Gateway
 
-__all__ = ["bearer", "bearer_value", "gateway_of", "require_admin", "require_customer"]
+__all__ = ["bearer", "bearer_value", "customer_key", "gateway_of", "require_admin", "require_customer"]
 
 
 def gateway_of(request: Request) -> Gateway:
@@ -31,16 +31,19 @@ def bearer_value(header: str | None) -> str | None:
 
 
 async def require_customer(request: Request) -> ApiKey:
-    """The live API key of this request; 401 without one.
+    """The live API key of this request; 401 without one."""
+    return await customer_key(gateway_of(request), bearer(request))
+
+
+async def customer_key(gateway: Gateway, token: str | None) -> ApiKey:
+    """The live API key a Bearer token names: 401 for none or a wrong one, 403 for a suspended customer.
 
     Keys are found by their SHA-256 (an indexed lookup): what a timing difference could reveal is
     a prefix of a hash, which says nothing about any secret.
     """
-    token = bearer(request)
     if token is None:
         raise ApiError(401, "missing API key: send 'Authorization: Bearer <key>'", code="missing_api_key")
     # A ledger that cannot be read is a 503 (api.errors maps SQLAlchemyError, never with the secret).
-    gateway = gateway_of(request)
     key = await gateway.keys.lookup(token)
     if key is None:
         raise ApiError(401, "incorrect API key provided", code="invalid_api_key")

@@ -25,18 +25,17 @@ from pydantic import ValidationError
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from revshare.api.auth import bearer_value
+from revshare.api.auth import bearer_value, customer_key, gateway_of
 from revshare.api.edge import replay_body
 from revshare.api.errors import ApiError, known_error_response
 from revshare.api.limits import is_json, json_body
-from revshare.api.openai_routes import serve
+from revshare.api.openai_routes import IDEMPOTENCY_KEY_MAX_CHARS, serve
 from revshare.api.protocol import ChatCompletionRequest, CompletionRequest
 from revshare.engines.base import Endpoint
 from revshare.ledger.store import ApiKey
 
 __all__ = ["FastLane", "RouteTemplate"]
 
-MAX_IDEMPOTENCY_KEY = 255  # the app's `IdempotencyKey` header bounds: 1 to 255 characters
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,25 +102,16 @@ class FastLane:
             elif name == b"idempotency-key" and idempotency_key is None:
                 idempotency_key = value.decode("latin-1")
         if not is_json(content_type) or (idempotency_key is not None
-                                         and not 1 <= len(idempotency_key) <= MAX_IDEMPOTENCY_KEY):
-            return None
-        token = bearer_value(authorization)
-        if token is None:
+                                         and not 1 <= len(idempotency_key) <= IDEMPOTENCY_KEY_MAX_CHARS):
             return None
         try:
             parsed = lane.model.model_validate(json_body(body, content_type))
         except (ApiError, ValidationError):
             return None
         request = Request(scope, receive)
-        gateway = request.app.state.gateway
         try:
-            key = await gateway.keys.lookup(token)
-        except Exception:
-            return None
-        if key is None:
-            return None
-        account = gateway.directory.account(key.customer)
-        if account is not None and account.suspended_at is not None:
+            key = await customer_key(gateway_of(request), bearer_value(authorization))
+        except Exception:  # refused, or a ledger that cannot be read: the app answers it, in its words
             return None
         return parsed, key, idempotency_key, request
 

@@ -26,7 +26,7 @@ from revshare.serving.lease import IdempotencyConflict, body_hash, lease_request
 from revshare.serving.replay import Replay, find_replay
 from revshare.serving.run import RESPONSE_ID_PREFIX, Wire, run_complete, run_stream
 
-__all__ = ["IdempotencyKey", "ServedBody", "StrictJsonRoute", "router", "serve"]
+__all__ = ["IDEMPOTENCY_KEY_MAX_CHARS", "IdempotencyKey", "ServedBody", "StrictJsonRoute", "router", "serve"]
 
 
 class StrictJsonRoute(APIRoute):
@@ -52,7 +52,9 @@ router = APIRouter(prefix="/v1", route_class=StrictJsonRoute)
 RECORD_HEADER = "x-revshare-record-id"
 CLIENT_CLOSED_REQUEST = 499  # nginx's status for a request whose client left before the answer
 REPLAY_HEADER = "idempotent-replayed"
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)]
+IDEMPOTENCY_KEY_MAX_CHARS = 255
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1,
+                                              max_length=IDEMPOTENCY_KEY_MAX_CHARS)]
 
 _COMPLETION_ERRORS = error_responses(400, 401, 402, 403, 404, 409, 413, 415, 422, 429, 502, 503)
 

@@ -229,8 +229,6 @@ class GroupCommitWriter:
         if not self.healthy:
             log.warning("ledger writable again")
         self.healthy = True
-        self.batches += 1
-        self.appended += len(records)
         # Counted before the waiters are woken: once a response is out its record is counted, and
         # the event loop, once woken, does not wait on this thread for the GIL.
         self._observe(time.perf_counter() - started, len(batch), records, intents, results)
@@ -259,8 +257,6 @@ class GroupCommitWriter:
                 seqs, results = self._write(records, intents)
             except Exception:  # rolled back: the writer thread tries again, and answers a failure
                 return None
-            self.batches += 1
-            self.appended += len(records)
             self._observe(time.perf_counter() - started, 1, records, intents, results)
             return seqs[0] if records else results[0]
         finally:
@@ -292,6 +288,8 @@ class GroupCommitWriter:
                  results: list[IntentResult]) -> None:
         """Count what one commit made durable (writer thread): a few µs a batch, a fraction of one
         a record (summed per model and currency in plain numbers first)."""
+        self.batches += 1
+        self.appended += len(records)
         metrics = self.metrics
         metrics.commit_seconds.observe(seconds)
         metrics.commit_batch_size.observe(size)
