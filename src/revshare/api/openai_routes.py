@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, Protocol
@@ -105,7 +106,7 @@ async def serve(request: Request, key: ApiKey, body: ServedBody, endpoint: Endpo
     except IdempotencyConflict:
         assert idempotency_key is not None and digest is not None
         replay = await find_replay(gateway, key.customer, idempotency_key, digest)
-        return _replayed(replay, body.is_stream, body.wants_usage_chunk, body.model)
+        return _replayed(replay, body.is_stream, body.wants_usage_chunk, body.model, reshape)
     headers = {RECORD_HEADER: lease.admitted.record_id}
     if end_users is not None:
         end_users.observe(lease.admitted)
@@ -126,9 +127,13 @@ async def serve(request: Request, key: ApiKey, body: ServedBody, endpoint: Endpo
     return JSONResponse(reshape(data) if reshape is not None else data, headers=headers)
 
 
-def _replayed(replay: Replay, is_stream: bool, wants_usage_chunk: bool, model: str) -> Response:
-    """The first response again, byte for byte; a stream gets its trailer rebuilt from the record."""
+def _replayed(replay: Replay, is_stream: bool, wants_usage_chunk: bool, model: str,
+              reshape: Callable[[dict[str, Any]], dict[str, Any]] | None) -> Response:
+    """The first response again, byte for byte; a stream gets its trailer rebuilt from the record.
+    What is kept of a whole answer is the engine's body: `reshape`d again as the first was."""
     headers = {RECORD_HEADER: replay.record_id, REPLAY_HEADER: "true"}
+    if reshape is not None and not is_stream and replay.status == 200:
+        return JSONResponse(reshape(json.loads(replay.response)), headers=headers)
     if not is_stream or replay.status != 200:
         return Response(replay.response, status_code=replay.status, media_type="application/json", headers=headers)
     record = replay.record

@@ -11,23 +11,21 @@ text), `metadata`, `tools`; any other field is refused as unknown.
 An `Idempotency-Key` works as on chat (`openai_routes.serve`): the same key and body replay the
 first answer byte for byte (`idempotent-replayed: true`), another body is a 422, a retry while
 the first runs a 409. What the serving core keeps of a whole answer is the chat completion it ran
-as, so a replay is turned into the same `response` object again (`_replayed`). A stream with a key
+as, so `serve` turns a replay into the same `response` object again. A stream with a key
 is refused (400, `param` `Idempotency-Key`): a replayed stream gets its end rebuilt by the chat
 trailer (a usage chunk and `data: [DONE]`), which is not a Responses stream's end.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, ClassVar, Literal
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from revshare.api.auth import require_customer
 from revshare.api.errors import ApiError, error_responses
-from revshare.api.openai_routes import RECORD_HEADER, REPLAY_HEADER, IdempotencyKey, StrictJsonRoute, serve
+from revshare.api.openai_routes import IdempotencyKey, StrictJsonRoute, serve
 from revshare.api.openapi import CUSTOMER
 from revshare.api.protocol import WireError
 from revshare.api.responses_wire import ResponsesWire, response_object
@@ -161,17 +159,6 @@ _OK: dict[int | str, dict[str, Any]] = {200: {
                     "properties": {"event": {"type": "string"}, "data": {"type": "string"}}}}}}}
 
 
-def _replayed(answer: Any, body: ResponsesRequest) -> Any:
-    """A whole answer as the client gets it: a replay of a kept chat completion (200) becomes its
-    `response` object again, rendered as the first was (`JSONResponse`), so the bytes are the
-    same; a replayed failure, and a first answer, pass as they are."""
-    if not isinstance(answer, Response) or answer.headers.get(REPLAY_HEADER) != "true" or answer.status_code != 200:
-        return answer
-    chat = json.loads(bytes(answer.body))
-    headers = {k: v for k, v in answer.headers.items() if k in (RECORD_HEADER, REPLAY_HEADER)}
-    return JSONResponse(response_object(chat, body), headers=headers)
-
-
 @router.post("/responses", summary="Create a response (OpenAI Responses API, stateless subset)",
              operation_id="createResponse", response_model=None, openapi_extra=CUSTOMER,
              responses={**_OK, **error_responses(400, 401, 402, 403, 404, 409, 413, 415, 422, 429, 502, 503)})
@@ -187,6 +174,5 @@ async def responses(
                                 "retry the stream without the key", code="unsupported_parameter",
                            param="Idempotency-Key")
         return await serve(request, key, body, "responses", None, ResponsesWire(body))
-    answer = await serve(request, key, body, "responses", idempotency_key, OPENAI_WIRE,
-                         lambda chat: response_object(chat, body))
-    return _replayed(answer, body)
+    return await serve(request, key, body, "responses", idempotency_key, OPENAI_WIRE,
+                       lambda chat: response_object(chat, body))
