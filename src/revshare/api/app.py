@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.middleware.errors import ServerErrorMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from revshare import __version__
 from revshare.accounts.live_users import LiveEndUsers
@@ -38,10 +40,51 @@ from revshare.logstore.service import LogService
 from revshare.metrics import Metrics
 from revshare.serving.gateway import open_gateway
 
-__all__ = ["create_app"]
+__all__ = ["GatewayApp", "create_app"]
+
+
+class GatewayApp(FastAPI):
+    """FastAPI, entered through revshare's own edge: every HTTP request meets `api.edge.Edge`
+    first, then the hot lane (`api.fast_lane.FastLane`), and only what the lane hands on goes
+    through FastAPI's middleware stack to its routes.
+
+    Why: FastAPI's entry (its telemetry check, Starlette's call, three middlewares and their
+    wrappers around `send`) cost about 5% of the gateway's CPU a request on the hot routes,
+    which use none of it (docs/BENCHMARKS.md). Starlette's catch-all (`ServerErrorMiddleware`)
+    is left out of the stack: `Edge` is the last answer to a bug, and answers it on a connection
+    kept alive, where the catch-all would re-raise and the server reset it. FastAPI's native
+    OpenTelemetry instrumentation does not run; revshare's own series (api/edge.py) count every
+    request."""
+
+    _entry: ASGIApp | None = None
+
+    def enter_through(self, entry: ASGIApp) -> None:
+        """Let every HTTP request in through `entry`, built around `self.routes_app`."""
+        self._entry = entry
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        entry = self._entry
+        if entry is None or scope["type"] != "http":
+            await super().__call__(scope, receive, send)  # the lifespan, and an app not wired yet
+            return
+        if self.root_path:
+            scope["root_path"] = self.root_path
+        scope["app"] = self  # as Starlette's own call sets it: `Request.app` reads it
+        await entry(scope, receive, send)
+
+    async def routes_app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """FastAPI's middleware stack and routes, without the telemetry and catch-all around them."""
+        if self.middleware_stack is None:
+            self.middleware_stack = self.build_middleware_stack()
+        await self.middleware_stack(scope, receive, send)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        return stack.app if isinstance(stack, ServerErrorMiddleware) else stack
+
 
 def create_app(catalog: Catalog, *, admin_token: str, ledger: Ledger | None = None,
-               engines: dict[str, Engine] | None = None) -> FastAPI:
+               engines: dict[str, Engine] | None = None) -> GatewayApp:
     """Build the gateway for a catalog. Engines load and the ledger migrates at startup."""
     ledger = ledger or Ledger(catalog.database_url(), synchronous=catalog.server.sqlite_synchronous)
     metrics = Metrics()
@@ -62,7 +105,7 @@ def create_app(catalog: Catalog, *, admin_token: str, ledger: Ledger | None = No
             finally:
                 await app.state.tlog.stop()
 
-    app = FastAPI(
+    app = GatewayApp(
         title="revshare gateway",
         version=__version__,
         description="OpenAI-compatible gateway that meters every request exactly once.",
@@ -95,9 +138,8 @@ def create_app(catalog: Catalog, *, admin_token: str, ledger: Ledger | None = No
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    # The hot routes' own lane inside the edge (api/fast_lane.py); then the one layer of ours
-    # around everything: body size, series and access log, a bug's 500 on a kept connection.
-    app.add_middleware(FastLane, fastapi=app)
-    app.add_middleware(Edge, metrics=metrics, max_body_bytes=catalog.server.max_body_bytes,
-                       access_log=catalog.server.access_log)
+    # The one layer of ours around everything (body size, series and access log, a bug's 500 on
+    # a kept connection), then the hot routes' own lane (api/fast_lane.py), then FastAPI.
+    app.enter_through(Edge(FastLane(app.routes_app, fastapi=app), metrics=metrics,
+                           max_body_bytes=catalog.server.max_body_bytes, access_log=catalog.server.access_log))
     return app

@@ -346,13 +346,6 @@ def install_error_handlers(app: FastAPI) -> None:
             message = "the request body is not valid JSON (or not UTF-8, or nested too deeply)"
         return error_response(status, message, None, None, getattr(exc, "headers", None))
 
-    @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        # Reached only by a bug in a middleware (`api.edge.Edge` answers the app's own): Starlette
-        # re-raises after this answer, and the server then drops the connection.
-        log.error("unhandled error in a middleware", exc_info=exc)
-        return internal_error()
-
 
 def internal_error() -> JSONResponse:
     """The answer to a bug of ours, never the client's fault: said without leaking internals."""
