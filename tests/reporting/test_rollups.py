@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import Table, select
 
 from revshare.ledger.store import Ledger
+from revshare.monthend.schema import settlement_periods
 from revshare.records.record import Outcome, UsageRecord
 from revshare.reporting import fold as fold_module
 from revshare.reporting.fold import fold_new_records, folded_seq
@@ -107,6 +108,37 @@ def test_racing_folders_count_each_record_once(ledger: Ledger) -> None:
     assert not errors
     assert folded_seq(ledger) == 300
     check(ledger)
+
+
+def test_a_month_closed_while_the_records_were_grouped_bills_them_as_closed(
+        ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Records are grouped before the lock is taken: a close committed in between (here November's,
+    at seq 20, so its later records are December's late usage) sends the fold back to group them
+    again under the lock."""
+    rng = random.Random(5)
+    records = [varied(i, rng) for i in range(40)]
+    ledger.append_now(records)
+    group = fold_module._group
+    closed: list[int] = []
+
+    def close_after_grouping(conn: object, done: int, batch: int) -> object:
+        grouped = group(conn, done, batch)  # type: ignore[arg-type]
+        if not closed:
+            closed.append(grouped.count)
+            at = datetime(2026, 12, 1, tzinfo=UTC)
+            with ledger.engine.begin() as other:
+                other.execute(settlement_periods.insert().values(
+                    period="2026-11", closed_at=at, cutoff=at, late_after=None, last_seq=20, early=False,
+                    closed_by="test", note=""))
+        return grouped
+
+    monkeypatch.setattr(fold_module, "_group", close_after_grouping)
+    assert fold_new_records(ledger) == 40
+    assert closed == [40]
+    reference = fold((dataclasses.replace(r, outcome=r.outcome.value, amount=str(r.amount))  # type: ignore[misc]
+                      for r in ledger.records()), {"2026-11": 20})
+    assert stored(ledger) == reference
+    assert {g.billing_period for g in reference} == {"2026-11", "2026-12"}
 
 
 def test_a_fold_that_fails_part_way_changes_nothing(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,15 +1,22 @@
 """Keep the rollups (and their summaries, `schema.SUMMARIES`) up to date: fold the records after
 `rollup_state.folded_seq`, in seq order.
 
-Each fold is one transaction that takes the state row's lock first, reads the next records,
-adds them to their groups (with the period whose close bills them, read from the closes in
-the same transaction) and moves `folded_seq`: a crash rolls all of it back, and gateways
-folding at once wait for each other, so every record is counted exactly once (seqs are gapless).
-It runs beside the request path, never in it (`serving.gateway`, every `server.rollup_interval_s`).
+Each fold is one transaction that takes the state row's lock first, adds the next records to
+their groups (with the period whose close bills them) and moves `folded_seq`: a crash rolls all
+of it back, and gateways folding at once wait for each other, so every record is counted exactly
+once (seqs are gapless). It runs beside the request path, never in it (`serving.gateway`, every
+`server.rollup_interval_s`).
+
+The records are read and grouped first, outside the lock (`_group`): on SQLite the lock is the
+database's one write lock, and every request's record waits while it is held (grouping 2,000
+records under it stalled every request for 80-140 ms each fold; docs/BENCHMARKS.md). Under the
+lock `folded_seq` and the closes are read again; if either moved meanwhile (another gateway
+folded, a period closed), the records are grouped again there. Committed records never change.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -37,23 +44,51 @@ def folded_seq(ledger: Ledger) -> int:
 
 def fold_new_records(ledger: Ledger, batch: int = FOLD_BATCH) -> int:
     """Fold at most `batch` records past the state's seq; return how many were folded."""
+    with ledger.engine.connect() as conn:
+        grouped = _group(conn, _folded(conn), batch)
     with ledger.engine.begin() as conn:
         conn.execute(update(rollup_state).where(rollup_state.c.id == 1)
                      .values(folded_seq=rollup_state.c.folded_seq))  # the lock, before the read
-        done = int(conn.execute(select(rollup_state.c.folded_seq).where(rollup_state.c.id == 1)).scalar_one())
-        rows = conn.execute(select(*_COLUMNS).where(u.c.seq > done).order_by(u.c.seq).limit(batch)).all()
-        if not rows:
+        done = _folded(conn)
+        if grouped.done != done or grouped.closes != _closes(conn):
+            grouped = _group(conn, done, batch)
+        if not grouped.count:
             return 0
-        if rows[-1].seq != done + len(rows):
-            raise RuntimeError(f"usage_records has a gap after seq {done}: the rollups stop there")
-        closes = {str(p): int(last) for p, last in conn.execute(
-            select(settlement_periods.c.period, settlement_periods.c.last_seq))}
-        hourly = fold((_record(row) for row in rows), closes)
-        for grain, groups in (("hour", hourly), ("day", by_day(hourly))):
+        for grain, groups in (("hour", grouped.hourly), ("day", grouped.daily)):
             for table in SUMMARIES[grain]:
-                _merge(conn, table, groups, rows[-1].seq)
-        conn.execute(update(rollup_state).where(rollup_state.c.id == 1).values(folded_seq=rows[-1].seq))
-        return len(rows)
+                _merge(conn, table, groups, grouped.last_seq)
+        conn.execute(update(rollup_state).where(rollup_state.c.id == 1).values(folded_seq=grouped.last_seq))
+        return grouped.count
+
+
+@dataclass(frozen=True, slots=True)
+class _Grouped:
+    """The records after `done`, up to `last_seq`, grouped by hour and by day under `closes`."""
+
+    done: int
+    closes: dict[str, int]
+    count: int
+    last_seq: int
+    hourly: dict[Group, Totals]
+    daily: dict[Group, Totals]
+
+
+def _folded(conn: Connection) -> int:
+    return int(conn.execute(select(rollup_state.c.folded_seq).where(rollup_state.c.id == 1)).scalar_one())
+
+
+def _closes(conn: Connection) -> dict[str, int]:
+    return {str(p): int(last) for p, last in conn.execute(
+        select(settlement_periods.c.period, settlement_periods.c.last_seq))}
+
+
+def _group(conn: Connection, done: int, batch: int) -> _Grouped:
+    closes = _closes(conn)
+    rows = conn.execute(select(*_COLUMNS).where(u.c.seq > done).order_by(u.c.seq).limit(batch)).all()
+    if rows and rows[-1].seq != done + len(rows):
+        raise RuntimeError(f"usage_records has a gap after seq {done}: the rollups stop there")
+    hourly = fold((_record(row) for row in rows), closes)
+    return _Grouped(done, closes, len(rows), rows[-1].seq if rows else done, hourly, by_day(hourly))
 
 
 class _Record(NamedTuple):
