@@ -85,6 +85,31 @@ def test_batches_and_checkpoints_chain(setup: tuple[Ledger, Catalog]) -> None:
     assert verify_leaves([x.data.encode() for x in leaves], notes[-1][1], vkey).checkpoint.size == 25
 
 
+def test_a_batch_prepared_before_another_integrator_moved_the_cursor_is_prepared_again(
+        setup: tuple[Ledger, Catalog]) -> None:
+    """Leaves are hashed before the lock is taken: if the CLI's `revshare log integrate` commits in
+    between, the batch is read again under the lock, and no record goes into a log twice."""
+    ledger, catalog = setup
+    h.fill(ledger, 1, 6)
+    prepare = integrator._prepare
+    raced: list[int] = []
+
+    def prepared_then_raced(*args: object, **kwargs: object) -> object:
+        prepared = prepare(*args, **kwargs)  # type: ignore[arg-type]
+        if not raced and kwargs.get("cursor", args[3] if len(args) > 3 else None) is None:
+            raced.append(prepared.count)
+            h.fill(ledger, 7, 9)
+            integrate(ledger, catalog, batch_size=4)  # the other integrator: seq 1-9, in 3 batches
+        return prepared
+
+    with mock.patch.object(integrator, "_prepare", side_effect=prepared_then_raced):
+        integrate(ledger, catalog)
+    assert raced == [6]
+    assert leaf_seqs(ledger, "google") == list(range(1, 10))
+    assert [size for size, _ in LogReader(ledger).checkpoints("google")] == [4, 8, 9]
+    assert audit(ledger, catalog) == []
+
+
 def test_projection_holds_no_name_and_binds_the_seq(setup: tuple[Ledger, Catalog]) -> None:
     ledger, catalog = setup
     h.fill(ledger, 1, 1, customer="acme")

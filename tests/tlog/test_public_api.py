@@ -19,6 +19,7 @@ PUBLIC = {
     # tree and store
     "MemoryStore",
     "MerkleTree",
+    "PreparedAppend",
     "NodeKey",
     "TreeStore",
     # proofs

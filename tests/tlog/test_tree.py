@@ -18,6 +18,7 @@ from revshare.tlog import (
     MerkleTree,
     MissingNodeError,
     NodeKey,
+    StaleAppendError,
     TreeSizeError,
     hash_leaf,
     verify_consistency,
@@ -106,6 +107,31 @@ def test_a_second_tree_on_the_same_store_sees_the_appends(tree: MerkleTree) -> N
     assert reader.root() == mth(LEAVES[:11])
     writer.append(LEAVES[11])
     assert writer.root() == mth(LEAVES[:12])
+
+
+def test_an_append_prepared_then_applied_is_the_append_and_writes_only_when_applied() -> None:
+    store = MemoryStore()
+    tree = MerkleTree(store)
+    tree.append_many(LEAVES[:5])
+    prepared = tree.prepare_append(LEAVES[5:12])
+    assert (prepared.first, prepared.size) == (5, 12)
+    assert store.size() == 5 and tree.size == 5 and tree.root() == mth(LEAVES[:5])  # nothing written yet
+    assert tree.apply(prepared) == 5
+    assert store.size() == 12 and tree.root() == mth(LEAVES[:12])
+    assert MerkleTree(store).root() == mth(LEAVES[:12])  # the nodes are in the store, not only in memory
+
+
+def test_an_append_prepared_at_another_size_is_refused_whole() -> None:
+    store = MemoryStore()
+    tree, other = MerkleTree(store), MerkleTree(store)
+    tree.append_many(LEAVES[:3])
+    prepared = tree.prepare_append(LEAVES[3:6])
+    other.append_many(LEAVES[3:4])  # another writer moved the tree meanwhile
+    with pytest.raises(StaleAppendError, match="prepared for a tree of 3 leaves; the tree now has 4") as refused:
+        tree.apply(prepared)
+    assert (refused.value.prepared_at, refused.value.size) == (3, 4)
+    assert store.size() == 4 and MerkleTree(store).root() == mth(LEAVES[:4])
+    assert tree.apply(tree.prepare_append(LEAVES[4:6])) == 4 and tree.root() == mth(LEAVES[:6])
 
 
 def test_leaf_hash(tree: MerkleTree) -> None:

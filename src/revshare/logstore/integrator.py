@@ -3,15 +3,21 @@
     integrate(ledger, catalog, key)  ->  {log id: SignedCheckpoint}
 
 Each batch is one transaction: (1) take the integration lock (the `tlog_state` row) and read
-the cursor, the last seq integrated; (2) read the next records in seq order, in the same
-transaction (one SELECT of the projected columns, run on the driver), and refuse a gap (a
-gapless ledger with a hole has lost a record); (3) project each row, hash its leaf and
-append it to each of its logs (one log per licensor in its chain, or `_host`), writing nodes
-and leaves; (4) for every log that grew, compute the new checkpoint and check it against the
-last one signed: signed by this host's key, same origin, and consistent (RFC 9162 2.1.4) -
-otherwise raise and roll the whole batch back, so an inconsistent checkpoint is never signed;
-(5) sign, store the notes, move the cursor, commit. A crash anywhere leaves the previous
-commit intact, and the next run resumes from its cursor.
+the cursor, the last seq integrated; (2) read the next records in seq order (one SELECT of the
+projected columns, run on the driver), and refuse a gap (a gapless ledger with a hole has lost a
+record); (3) project each row, hash its leaf and append it to each of its logs (one log per
+licensor in its chain, or `_host`), writing nodes and leaves; (4) for every log that grew,
+compute the new checkpoint and check it against the last one signed: signed by this host's key,
+same origin, and consistent (RFC 9162 2.1.4) - otherwise raise and roll the whole batch back, so
+an inconsistent checkpoint is never signed; (5) sign, store the notes, move the cursor, commit. A
+crash anywhere leaves the previous commit intact, and the next run resumes from its cursor.
+
+Steps (2) and (3)'s projection, leaf hashes and tree nodes, most of a batch's work, are done
+first, outside the lock, in a read of their own (`_prepare`): on SQLite the lock is the database's one write
+lock, and every request's record waits while it is held (2,000 records projected under it stalled
+every request for 100-200 ms each tick; docs/BENCHMARKS.md). Under the lock the cursor is read
+again; if another integrator moved it meanwhile, the batch is read and hashed again there.
+Committed records never change, so leaves prepared from them are the leaves the lock would see.
 
 The error tree:
 
@@ -45,6 +51,7 @@ from revshare.tlog import (
     HostKey,
     MerkleTree,
     NoteError,
+    PreparedAppend,
     ProofError,
     TreeError,
     hash_leaf,
@@ -139,8 +146,10 @@ def integrate(
     first = True
     while max_records is None or done < max_records:
         limit = batch_size if max_records is None else min(batch_size, max_records - done)
+        with ledger.engine.connect() as conn:
+            prepared = _prepare(conn, ident, limit)
         with ledger.engine.begin() as conn:
-            n = _integrate_batch(conn, ledger, catalog, ident, limit, ensure_logs=first)
+            n = _integrate_batch(conn, ledger, catalog, ident, limit, prepared, ensure_logs=first)
         first = False
         done += n
         if n < limit:
@@ -214,34 +223,61 @@ def _ensure_log(conn: Connection, ident: LogIdentity, log_id: str) -> bool:
     return True
 
 
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """The next records after `cursor`: leaves grouped per log in seq order, (seq, data), and
+    each log's append of their hashes, prepared on its tree as it stood."""
+
+    cursor: int
+    last_seq: int | None
+    count: int
+    per_log: dict[str, list[tuple[int, bytes]]]
+    appends: dict[str, PreparedAppend]
+
+
+def _prepare(conn: Connection, ident: LogIdentity, limit: int, cursor: int | None = None) -> _Prepared:
+    """Steps (2) and (3)'s reading and hashing (leaves and the tree nodes they complete), from
+    `cursor` (default: the stored one, read without the lock)."""
+    if cursor is None:
+        cursor = int(conn.execute(select(tlog_state.c.integrated_seq).where(tlog_state.c.id == 1)).scalar_one())
+    rows = _read_rows(conn, cursor, limit)
+    _check_gapless(cursor, rows)
+    per_log: dict[str, list[tuple[int, bytes]]] = {}
+    hashes: dict[str, list[bytes]] = {}
+    secret = ident.secret
+    for row in rows:
+        projection = project_row(row, secret)
+        data = leaf_data(projection)
+        seq, leaf_hash = projection["seq"], hash_leaf(data)
+        for log_id in log_ids_for(tuple(projection["licensors"])):
+            leaves = per_log.get(log_id)
+            if leaves is None:
+                leaves = per_log[log_id] = []
+                hashes[log_id] = []
+            leaves.append((seq, data))
+            hashes[log_id].append(leaf_hash)
+    appends = {log_id: MerkleTree(SqlTreeStore(conn, log_id)).prepare_append(leaf_hashes)
+               for log_id, leaf_hashes in hashes.items()}
+    return _Prepared(cursor, int(rows[-1][0]) if rows else None, len(rows), per_log, appends)
+
+
 def _integrate_batch(conn: Connection, ledger: Ledger, catalog: Catalog, ident: LogIdentity,
-                     limit: int, *, ensure_logs: bool) -> int:
+                     limit: int, prepared: _Prepared, *, ensure_logs: bool) -> int:
     # (1) The lock and the cursor.
     cursor = _lock_cursor(conn)
     touched: set[str] = set()
     if ensure_logs:
         touched.update(log_id for log_id in catalog_log_ids(catalog) if _ensure_log(conn, ident, log_id))
-    # (2) The next records, gapless, read under the lock.
-    rows = _read_rows(conn, cursor, limit)
-    _check_gapless(cursor, rows)
-    # (3) Leaves, grouped per log in seq order.
-    per_log: dict[str, list[tuple[int, bytes]]] = {}
-    secret = ident.secret
-    for row in rows:
-        projection = project_row(row, secret)
-        data = leaf_data(projection)
-        seq = projection["seq"]
-        for log_id in log_ids_for(tuple(projection["licensors"])):
-            leaves = per_log.get(log_id)
-            if leaves is None:
-                leaves = per_log[log_id] = []
-            leaves.append((seq, data))
+    # (2)-(3) The next records' leaves: those prepared before the lock, unless the cursor moved.
+    if prepared.cursor != cursor:
+        prepared = _prepare(conn, ident, limit, cursor)
+    per_log = prepared.per_log
     trees: dict[str, MerkleTree] = {}
     for log_id, leaves in per_log.items():
         if _ensure_log(conn, ident, log_id):
             touched.add(log_id)
         tree = trees[log_id] = MerkleTree(SqlTreeStore(conn, log_id))
-        first = tree.append_many([hash_leaf(data) for _, data in leaves])
+        first = tree.apply(prepared.appends[log_id])  # the cursor held, so did the tree: else StaleAppendError
         insert_rows(conn, "tlog_leaves", ("log_id", "idx", "seq", "data"),
                     [(log_id, first + i, seq, data.decode()) for i, (seq, data) in enumerate(leaves)])
         touched.add(log_id)
@@ -253,13 +289,13 @@ def _integrate_batch(conn: Connection, ledger: Ledger, catalog: Catalog, ident: 
         _check_extends(conn, ident, log_id, new, tree)
         conn.execute(tlog_checkpoints.insert().values(
             log_id=log_id, size=new.size, note=ident.key.sign_note(new.to_text()), signed_at=now))
-    if rows:
-        last = int(rows[-1][0])
+    last = prepared.last_seq
+    if last is not None:
         conn.execute(update(tlog_state).where(tlog_state.c.id == 1).values(integrated_seq=last))
         if per_log:
             log.info("tlog: integrated seq %d..%d into %s", cursor + 1, last,
                      ", ".join(f"{k} ({trees[k].size})" for k in sorted(per_log)))
-    return len(rows)
+    return prepared.count
 
 
 def _read_rows(conn: Connection, after_seq: int, limit: int) -> list[Row]:

@@ -34,6 +34,7 @@ from revshare.tlog.errors import (
     ProofSizeError,
     ReceiptError,
     RootMismatchError,
+    StaleAppendError,
     TlogError,
     TreeError,
     TreeSizeError,
@@ -61,7 +62,7 @@ from revshare.tlog.proof import (
 from revshare.tlog.receipt import Receipt, VerifiedReceipt, verify_receipt
 from revshare.tlog.signing import HostKey, verify_json
 from revshare.tlog.store import MemoryStore, NodeKey, TreeStore
-from revshare.tlog.tree import MerkleTree
+from revshare.tlog.tree import MerkleTree, PreparedAppend
 
 __all__ = [
     "EMPTY_ROOT",
@@ -94,6 +95,7 @@ __all__ = [
     "Note",
     "NoteError",
     "OriginMismatchError",
+    "PreparedAppend",
     "ProjectionError",
     "ProofError",
     "ProofSizeError",
@@ -102,6 +104,7 @@ __all__ = [
     "RootMismatchError",
     "Signature",
     "Signer",
+    "StaleAppendError",
     "TlogError",
     "TreeError",
     "TreeSizeError",

@@ -8,7 +8,8 @@ nothing here knows about HTTP.
     ├── ProjectionError              a record projection is not a JSON object we can canonicalize
     ├── TreeError                    producer side: asked the tree for something it cannot give
     │   ├── TreeSizeError            a size beyond the tree's current size
-    │   └── MissingNodeError         the store lacks a subtree hash it must hold
+    │   ├── MissingNodeError         the store lacks a subtree hash it must hold
+    │   └── StaleAppendError         the tree grew after an append was prepared
     ├── ProofError                   a proof did not verify
     │   ├── IndexOutOfRangeError     leaf index >= tree size
     │   ├── HashSizeError            a leaf hash that is not 32 bytes
@@ -64,6 +65,7 @@ __all__ = [
     "ProofSizeError",
     "ReceiptError",
     "RootMismatchError",
+    "StaleAppendError",
     "TlogError",
     "TreeError",
     "TreeSizeError",
@@ -98,6 +100,15 @@ class MissingNodeError(TreeError):
     def __init__(self, level: int, index: int) -> None:
         super().__init__(f"store has no node at level {level}, index {index}")
         self.level, self.index = level, index
+
+
+class StaleAppendError(TreeError):
+    """An append prepared for a tree of one size, applied to the tree at another size."""
+
+    def __init__(self, prepared_at: int, size: int) -> None:
+        super().__init__(f"the append was prepared for a tree of {prepared_at} leaves; the tree now has {size}")
+        self.prepared_at = prepared_at
+        self.size = size
 
 
 class ProofError(TlogError):

@@ -12,11 +12,16 @@ The tree keeps the "frontier" (the perfect subtrees that tile [0, size): the bor
 first need (a proof does not need it), so the root of the current size costs at most one read.
 It assumes one writer per store; before appending it re-reads the store's size and reloads the
 frontier if another writer moved it.
+
+An append can be hashed apart from its write (`prepare_append`, then `apply`): the log's
+integrator hashes a batch's nodes before it takes the database's write lock, and holds the lock
+only to write them (docs/BENCHMARKS.md). `apply` refuses an append prepared at another size.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from revshare.tlog.compact import append_leaves, fold, perfect_tiles
 from revshare.tlog.errors import (
@@ -24,12 +29,13 @@ from revshare.tlog.errors import (
     InconsistentTreeError,
     IndexOutOfRangeError,
     MissingNodeError,
+    StaleAppendError,
     TreeSizeError,
 )
 from revshare.tlog.hashing import EMPTY_ROOT
 from revshare.tlog.store import NodeKey, TreeStore
 
-__all__ = ["MerkleTree", "perfect_tiles"]
+__all__ = ["MerkleTree", "PreparedAppend", "perfect_tiles"]
 
 Range = tuple[int, int]
 
@@ -54,6 +60,16 @@ def _path_ranges(index: int, level: int, size: int) -> list[Range]:
             start = ((index >> i) ^ 1) * width
             ranges.append((start, start + width))
     return ranges
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedAppend:
+    """Leaves hashed into the nodes they complete, for a tree of `first` leaves: not yet written."""
+
+    first: int
+    size: int
+    nodes: tuple[tuple[NodeKey, bytes], ...]
+    frontier: tuple[bytes, ...]
 
 
 class MerkleTree:
@@ -91,17 +107,28 @@ class MerkleTree:
 
         Each leaf and each subtree it completes is written; nothing is re-read.
         """
+        return self.apply(self.prepare_append(leaf_hashes))
+
+    def prepare_append(self, leaf_hashes: Iterable[bytes]) -> PreparedAppend:
+        """Hash leaf hashes into the nodes they complete, as `append_many` would, writing nothing."""
         if self._store.size() != self._size:
             self.refresh()
         first = self._size
-        frontier = list(self._current_frontier())  # untouched if the store refuses the batch
+        frontier = list(self._current_frontier())  # a copy: the tree's own changes only in `apply`
         nodes: list[tuple[NodeKey, bytes]] = []
         size = append_leaves(frontier, first, leaf_hashes, nodes.append)
-        if size == first:
-            return first
-        self._store.put_many(nodes, size)
-        self._size, self._frontier = size, frontier
-        return first
+        return PreparedAppend(first, size, tuple(nodes), tuple(frontier))
+
+    def apply(self, prepared: PreparedAppend) -> int:
+        """Write a prepared append with one `put_many`; return its first leaf's index. Raises
+        StaleAppendError (writing nothing) unless the store still holds `prepared.first` leaves."""
+        size = self._store.size()
+        if size != prepared.first:
+            raise StaleAppendError(prepared.first, size)
+        if prepared.size != prepared.first:
+            self._store.put_many(prepared.nodes, prepared.size)
+        self._size, self._frontier = prepared.size, list(prepared.frontier)
+        return prepared.first
 
     # -- reading ---------------------------------------------------------------------------
 
