@@ -117,6 +117,17 @@ class Ledger:
             event.listen(self.engine, "connect", _sqlite_pragmas(synchronous))
         self._fast = _AppendSql(self.engine.dialect.paramstyle, self.is_sqlite)
 
+    def checkpoint_wal(self) -> tuple[int, int]:
+        """SQLite: copy the WAL's committed pages into the database without blocking a writer
+        (`PRAGMA wal_checkpoint(PASSIVE)`); return (frames in the WAL, frames copied). PostgreSQL
+        has no such file: (0, 0). The gateway calls this on a timer of its own, so that its
+        writer never runs a checkpoint between two commits (`GroupCommitWriter(autocheckpoint=False)`)."""
+        if not self.is_sqlite:
+            return (0, 0)
+        with self.engine.connect() as conn:
+            _busy, frames, copied = conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
+        return int(frames), int(copied)
+
     # schema ---------------------------------------------------------------------------------
 
     def migrate(self) -> None:

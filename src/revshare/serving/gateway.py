@@ -151,7 +151,8 @@ async def open_gateway(catalog: Catalog, ledger: Ledger, engines: dict[str, Engi
     else:
         log.info("ledger: fail-closed: requests get 503 while the ledger cannot be written")
     writer = GroupCommitWriter(ledger, batch_max=catalog.server.commit_batch_max, wait_ms=catalog.server.commit_wait_ms,
-                               metrics=metrics, idempotency_retention_s=catalog.server.idempotency_retention_s)
+                               metrics=metrics, idempotency_retention_s=catalog.server.idempotency_retention_s,
+                               autocheckpoint=False)  # the chore below checkpoints SQLite's WAL
     accounts = Accounts(ledger)
     accounts.import_catalog(catalog, Actor(catalog.source[-200:] or "catalog", "catalog"))
     directory = accounts.load()
@@ -176,6 +177,10 @@ async def open_gateway(catalog: Catalog, ledger: Ledger, engines: dict[str, Engi
             asyncio.create_task(_every(_PARTITIONS_EVERY_S, lambda: run_sync(ensure_partitions, ledger),
                                        "ledger: cannot create the coming months' partitions; will retry"),
                                 name="revshare-partitions")]
+        if ledger.is_sqlite:  # off the writer's commits, which never checkpoint themselves
+            chores.append(asyncio.create_task(_every(_WAL_CHECKPOINT_EVERY_S, lambda: run_sync(ledger.checkpoint_wal),
+                                                     "ledger: cannot checkpoint the WAL; will retry"),
+                                              name="revshare-wal-checkpoint"))
         try:
             yield gateway
         finally:
@@ -206,6 +211,7 @@ def _limiter(catalog: Catalog) -> Limiter:
 
 
 _PARTITIONS_EVERY_S = 3600.0  # how often the gateway creates the coming months' partitions
+_WAL_CHECKPOINT_EVERY_S = 0.5  # SQLite: how often the WAL's pages are copied into the database
 
 
 async def _every(interval_s: float, chore: Callable[[], Awaitable[object]], failure: str) -> None:
