@@ -50,6 +50,14 @@ def test_format_is_pinned() -> None:
     assert sql_text(NOON) == "2026-11-01 12:00:00.000000"
 
 
+@given(st.datetimes(timezones=st.sampled_from([UTC, timezone.utc, timezone(timedelta(hours=-7)),
+                                               timezone(timedelta(hours=5, minutes=30))])))
+def test_sql_text_is_the_instant_in_utc_whatever_its_zone(value: datetime) -> None:
+    expected = value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+    assert sql_text(value) == expected
+    assert sql_text(value.astimezone(UTC).replace(tzinfo=None)) == expected  # naive means UTC
+
+
 @given(st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=-7)), timezone(timedelta(hours=5))])))
 def test_format_then_parse_is_the_same_instant(value: datetime) -> None:
     assert parse_instant(format_instant(value)) == value
