@@ -50,7 +50,7 @@ def test_format_is_pinned() -> None:
     assert sql_text(NOON) == "2026-11-01 12:00:00.000000"
 
 
-@given(st.datetimes(timezones=st.sampled_from([UTC, timezone.utc, timezone(timedelta(hours=-7)),
+@given(st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=-7)),
                                                timezone(timedelta(hours=5, minutes=30))])))
 def test_sql_text_is_the_instant_in_utc_whatever_its_zone(value: datetime) -> None:
     expected = value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
