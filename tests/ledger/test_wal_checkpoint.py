@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,16 +23,15 @@ BATCH = 20
 
 
 @pytest.fixture
-def path(tmp_path: Path) -> Path:
-    return tmp_path / "ledger.db"
+def ledger_url(sqlite_url: str) -> str:
+    """SQLite only, which has a WAL: the root `ledger` fixture migrates it."""
+    return sqlite_url
 
 
 @pytest.fixture
-def ledger(path: Path) -> Iterator[Ledger]:
-    ledger = Ledger(f"sqlite:///{path}")
-    ledger.migrate()
-    yield ledger
-    ledger.close()
+def path(ledger: Ledger) -> Path:
+    """The ledger's database file."""
+    return Path(str(ledger.engine.url.database))
 
 
 def _append_all(writer: GroupCommitWriter, start: int = 1) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,11 +16,9 @@ from tests.support.records import record
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
-    ledger.migrate()
-    yield ledger
-    ledger.close()
+def ledger_url(sqlite_url: str) -> str:
+    """SQLite only, where commits can be inline: the root `ledger` fixture migrates it."""
+    return sqlite_url
 
 
 def intent_for(number: int) -> Intent:
