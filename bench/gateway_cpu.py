@@ -34,12 +34,14 @@ metering on (SQLite WAL, group commit), as bench/overhead.py does; 200 requests 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -139,6 +141,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tree", type=Path, default=HERE, help="the checkout to measure (default: this one)")
     parser.add_argument("--requests", type=int, default=3000, help="measured requests per mode (default 3000)")
+    parser.add_argument("--clients", type=int, default=1,
+                        help="clients sending at once, each sequentially (default 1); with more, the "
+                             "writer's commits are shared as under load")
     parser.add_argument("--callgrind", action="store_true",
                         help="count instructions per request under valgrind (repeatable, slow)")
     parser.add_argument("--stub-series", action="store_true",
@@ -203,13 +208,21 @@ def main() -> None:
         wait_ready(f"http://127.0.0.1:{gw_port}/healthz")
         if args.stub_series and not (tmp / "stub" / "stubbed").exists():
             sys.exit("--stub-series: the gateway did not load the stubs (does the tree have api/edge.py?)")
-        print(f"gateway CPU per request, {args.requests} sequential requests per mode, tree {tree}")
-        with httpx.Client(headers={"Authorization": f"Bearer {key}"}, timeout=120) as client:
+        how = "sequential requests" if args.clients == 1 else f"requests from {args.clients} clients at once"
+        print(f"gateway CPU per request, {args.requests} {how} per mode, tree {tree}")
+        clients = [httpx.Client(headers={"Authorization": f"Bearer {key}"}, timeout=600) for _ in range(args.clients)]
+        with contextlib.ExitStack() as stack, ThreadPoolExecutor(args.clients) as pool:
+            for client in clients:
+                stack.enter_context(client)
             for stream in (False, True):
                 def send(n: int, stream: bool = stream) -> None:
-                    for _ in range(n):
-                        client.post(f"http://127.0.0.1:{gw_port}/v1/chat/completions",
-                                    json={**BODY, "stream": stream}).read()
+                    def one_client(client: httpx.Client, share: int) -> None:
+                        for _ in range(share):
+                            client.post(f"http://127.0.0.1:{gw_port}/v1/chat/completions",
+                                        json={**BODY, "stream": stream}).read()
+                    shares = [n // len(clients) + (i < n % len(clients)) for i in range(len(clients))]
+                    for done in [pool.submit(one_client, c, k) for c, k in zip(clients, shares, strict=True)]:
+                        done.result()
                 send(50 if args.callgrind else 200)
                 if args.callgrind:
                     mode = "stream" if stream else "whole"

@@ -150,3 +150,58 @@ def test_the_decision_waits_for_a_batch_holding_the_row(ledger_url: str, first_c
         first.close()
         second.close()
         ledger.close()
+
+
+def _reservation_rows(conn: Any) -> list[tuple[Any, ...]]:
+    cursor = conn.cursor()
+    try:
+        cursor.execute("SELECT record_id, instance, units, budgets, request FROM reservations ORDER BY record_id")
+        return [tuple(row) for row in cursor.fetchall()]
+    finally:
+        cursor.close()
+
+
+def test_a_batch_without_budgets_or_keys_is_written_as_the_general_path_writes_it(ledger_url: str) -> None:
+    """Most batches touch no budget and no idempotency key: `run` takes a shorter path for them
+    (`_run_plain`), which must admit and write exactly what the general one does, batch by batch."""
+    ledger, sql = _open(ledger_url)
+    conn = ledger.engine.raw_connection()
+    shapes = [(0, 1), (1, 0), (1, 1), (3, 5), (5, 2), (0, 0)]  # (finals, intents) a batch holds
+    try:
+        outcomes: dict[str, list[Any]] = {}
+        for path in ("_run_general", "_run_plain"):
+            run = getattr(sql, path)
+            results: list[Any] = []
+            made = 0
+            for finals_n, intents_n in shapes:
+                intents = [Intent(f"{path}-{made + i}", "gw_test", 7 * i, (), {"text": "é\n", "model": "m", "n": i})
+                           for i in range(intents_n)]
+                finals = [Final(f"{path}-{made - 1 - i}", 0, 0, ()) for i in range(min(finals_n, made))]
+                made += intents_n
+                cursor = conn.cursor()
+                try:
+                    results.append(run(cursor, finals, intents))
+                finally:
+                    cursor.close()
+                conn.commit()
+                results.append([row[1:] for row in _reservation_rows(conn) if row[0].startswith(path)])
+            outcomes[path] = results
+        assert outcomes["_run_plain"] == outcomes["_run_general"]
+        assert outcomes["_run_plain"][-1]  # rows were left to compare, not only deleted
+    finally:
+        conn.close()
+        ledger.close()
+
+
+def test_a_batch_with_a_budget_or_a_key_takes_the_general_path(ledger_url: str) -> None:
+    ledger, sql = _open(ledger_url)
+    conn = ledger.engine.raw_connection()
+    try:
+        plain = Intent("plain", "gw_test", 10, (), {"model": "m"})
+        # One intent with a budget in the batch: its budget is decided (and exceeded) as always.
+        assert _batch(conn, sql, [], [plain, _intent("budgeted", 500)]) == [
+            IntentResult(True), IntentResult(False, SCOPE)]
+        assert [row[0] for row in _reservation_rows(conn)] == ["plain"]
+    finally:
+        conn.close()
+        ledger.close()

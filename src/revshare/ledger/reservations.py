@@ -34,6 +34,9 @@ from revshare.metering.reservation import BudgetRow, Cover, Final, Intent, Inten
 
 __all__ = ["ReservationSql", "parse_budgets"]
 
+_ADMITTED = IntentResult(True)
+
+
 def _budgets_text(rows: tuple[BudgetRow, ...]) -> str:
     return ",".join(f"{b.scope}|{b.period}" for b in rows)
 
@@ -74,6 +77,12 @@ class ReservationSql:
 
     def run(self, cursor: Any, finals: list[Final], intents: list[Intent]) -> list[IntentResult]:
         """Settle finals and reserve intents on one cursor, in the lock order above."""
+        if all(not f.budgets and f.idempotency is None for f in finals) and all(
+                not x.budgets and x.idempotency is None for x in intents):
+            return self._run_plain(cursor, finals, intents)
+        return self._run_general(cursor, finals, intents)
+
+    def _run_general(self, cursor: Any, finals: list[Final], intents: list[Intent]) -> list[IntentResult]:
         settle: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
         for f in finals:
             for row in f.budgets:
@@ -139,3 +148,14 @@ class ReservationSql:
                 else:
                     cursor.execute(self.complete, (d.status, d.response, d.customer, d.key))
         return [IntentResult(i not in refused, refused.get(i, ""), i in waiting) for i in range(len(intents))]
+
+    def _run_plain(self, cursor: Any, finals: list[Final], intents: list[Intent]) -> list[IntentResult]:
+        """`run` for a batch that touches no budget and no idempotency key (most batches): nothing
+        to lock or decide, so every intent is admitted; the same rows as `run` writes."""
+        if intents:
+            now = self._now()
+            cursor.executemany(self.insert, [(x.record_id, x.instance, x.units, "", json.dumps(x.request), now)
+                                             for x in intents])
+        if finals:
+            cursor.executemany(self.delete, [(f.record_id,) for f in finals])
+        return [_ADMITTED] * len(intents)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import operator
 import os
 import secrets
 import stat
@@ -176,8 +177,9 @@ class Ledger:
             cursor.execute(self._fast.bump, (n,))
             (last,) = cursor.fetchone()
             first = int(last) - n
-            now = datetime.now(UTC)
-            cursor.executemany(self._fast.insert, [self._fast.values(r, first + i, now) for i, r in enumerate(records)])
+            appended_at = self._fast.instant(datetime.now(UTC))  # one for the batch, in the driver's form
+            values = self._fast.values
+            cursor.executemany(self._fast.insert, [values(r, first + i, appended_at) for i, r in enumerate(records)])
         except dbapi_error as exc:
             raise DBAPIError.instance(self._fast.insert, None, exc, dbapi_error) from exc
         finally:
@@ -265,6 +267,7 @@ class Ledger:
 
 
 _COLUMNS = tuple(c.name for c in usage_records.columns)
+_IN_COLUMN_ORDER = operator.itemgetter(*_COLUMNS)
 
 
 class _AppendSql:
@@ -278,13 +281,18 @@ class _AppendSql:
             f"INSERT INTO usage_records ({', '.join(_COLUMNS)}) VALUES ({', '.join(mark for _ in _COLUMNS)})"
         )
 
-    def values(self, record: UsageRecord, seq: int, appended_at: datetime) -> tuple[Any, ...]:
+    def instant(self, value: datetime) -> Any:
+        """An instant as this driver stores it: SQLAlchemy's SQLite DateTime keeps naive UTC
+        text, so write exactly what it reads; other drivers take the datetime."""
+        return sql_text(value) if self.is_sqlite else value
+
+    def values(self, record: UsageRecord, seq: int, appended_at: Any) -> tuple[Any, ...]:
+        """The record's row in `_COLUMNS` order; `appended_at` already in the driver's form."""
         row = _to_row(record, seq, appended_at)
         if self.is_sqlite:
-            # SQLAlchemy's SQLite DateTime stores naive UTC text; write exactly what it reads.
-            for name in ("started_at", "ended_at", "appended_at"):
-                row[name] = sql_text(row[name])
-        return tuple(row[c] for c in _COLUMNS)
+            row["started_at"] = sql_text(record.started_at)
+            row["ended_at"] = sql_text(record.ended_at)
+        return _IN_COLUMN_ORDER(row)  # type: ignore[no-any-return]
 
 
 def _key(m: Any) -> ApiKey:
@@ -292,7 +300,7 @@ def _key(m: Any) -> ApiKey:
     return ApiKey(m["key_id"], m["customer"], m["label"], as_utc(m["created_at"]), as_utc(revoked) if revoked else None)
 
 
-def _to_row(r: UsageRecord, seq: int, appended_at: datetime) -> dict[str, Any]:
+def _to_row(r: UsageRecord, seq: int, appended_at: Any) -> dict[str, Any]:
     return {
         "seq": seq,
         "id": r.id,
