@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Collection, Container
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeGuard, runtime_checkable
 
 from revshare.config import Catalog, ModelConfig
 from revshare.config.catalog import LicenceTerms
@@ -78,7 +78,7 @@ def admit(catalog: Catalog, engines: Container[str], ask: Ask, now: datetime | N
     customer = (customers or catalog).customer(ask.customer)
     if customer is None or not customer.may_use(model.id):
         return Refusal(RefusalKind.MODEL_NOT_ALLOWED, f"this key may not use the model {model.id!r}", param="model")
-    reason = customers.suspension(ask.customer, model.id) if isinstance(customers, Suspensions) else None
+    reason = customers.suspension(ask.customer, model.id) if _suspends(customers) else None
     if reason is not None:
         return Refusal(RefusalKind.MODEL_ACCESS_SUSPENDED,
                        f"the customer {ask.customer!r}'s access to the model {model.id!r} is suspended for a "
@@ -86,8 +86,8 @@ def admit(catalog: Catalog, engines: Container[str], ask: Ask, now: datetime | N
                        "lift it", param="model")
     for terms in catalog.licence_chain(model.id):
         if terms.acceptance_required:
-            accepted = customers.accepted_versions(ask.customer, terms.id) if isinstance(
-                customers, Acceptances) else ()
+            accepted = customers.accepted_versions(ask.customer, terms.id) if _accepts(
+                customers) else ()
             if not terms.allows(accepted, now):
                 return terms_refusal(terms, model.id, ask.customer, accepted)
     if ask.max_tokens is not None and ask.max_tokens > model.most_max_tokens:
@@ -102,6 +102,27 @@ def admit(catalog: Catalog, engines: Container[str], ask: Ask, now: datetime | N
         price=price, endpoint=ask.endpoint, stream=ask.stream, idempotency_key=ask.idempotency_key,
         end_user=ask.end_user,
     )
+
+
+def _suspends(customers: object) -> TypeGuard[Suspensions]:
+    return _provides(type(customers), Suspensions)
+
+
+def _accepts(customers: object) -> TypeGuard[Acceptances]:
+    return _provides(type(customers), Acceptances)
+
+
+_PROVIDES: dict[tuple[type, type], bool] = {}
+
+
+def _provides(kind: type, protocol: type) -> bool:
+    """`isinstance` against a runtime-checkable Protocol walks the protocol's members on every
+    call (about 15 µs a request in CPython 3.11); a type's answer never changes, so each type is
+    asked once. Both protocols here hold methods only, which `issubclass` can check."""
+    known = _PROVIDES.get((kind, protocol))
+    if known is None:
+        known = _PROVIDES[(kind, protocol)] = issubclass(kind, protocol)
+    return known
 
 
 def _too_many_tokens(model: ModelConfig, requested: int) -> Refusal:
