@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import fnmatch
+import functools
 import hashlib
 from datetime import datetime
 from decimal import Decimal
@@ -275,7 +276,12 @@ class Price(_Strict):
     def version(self) -> str:
         """Stable id of this price version, kept on every record it rates: `<model>@<UTC, whole
         seconds>Z`, e.g. `gemma-3-270m@2026-01-01T00:00:00Z`. Changing it changes records."""
-        return f"{self.model}@{format_instant(self.effective_from, 'seconds')}"
+        return _price_version(self.model, self.effective_from)
+
+
+@functools.lru_cache(maxsize=4096)  # a request reads its price's version three times
+def _price_version(model: str, effective_from: datetime) -> str:
+    return f"{model}@{format_instant(effective_from, 'seconds')}"
 
 
 BudgetPeriod = Literal["day", "month", "total"]
