@@ -79,14 +79,15 @@ def test_a_held_write_lock_is_not_waited_for_on_the_event_loop(ledger: Ledger, t
     writer = GroupCommitWriter(ledger)
     writer.start()
     gave_way: list[bool] = []
-    begin = writer._begin_at_once
+    begin = writer._begin
 
-    def spy() -> bool:
-        began = begin()
-        gave_way.append(not began)
+    def spy(*, wait: bool) -> bool:
+        began = begin(wait=wait)
+        if not wait:  # the event loop's try
+            gave_way.append(not began)
         return began
 
-    monkeypatch.setattr(writer, "_begin_at_once", spy)
+    monkeypatch.setattr(writer, "_begin", spy)
     other = sqlite3.connect(tmp_path / "ledger.db", isolation_level=None)
 
     async def while_locked() -> bool:
@@ -104,3 +105,33 @@ def test_a_held_write_lock_is_not_waited_for_on_the_event_loop(ledger: Ledger, t
         writer.close()
     assert gave_way == [True]
     assert ledger.engine.dialect.name == "sqlite"
+
+
+def test_the_thread_waits_out_a_held_write_lock_and_gives_up_after_the_busy_timeout(
+        ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The writer's connection has no busy handler of its own (`busy_timeout=0`): its thread waits
+    for another connection's write lock in `_begin`, and fails the batch (SQLITE_BUSY) once the
+    busy timeout has passed, as SQLite's own handler did."""
+    monkeypatch.setattr("revshare.ledger.writer.SQLITE_BUSY_TIMEOUT_MS", 300)
+    writer = GroupCommitWriter(ledger, inline=False)
+    writer.start()
+    other = sqlite3.connect(tmp_path / "ledger.db", isolation_level=None)
+
+    async def held_for(seconds: float, number: int) -> bool:
+        other.execute("BEGIN IMMEDIATE")
+        task = asyncio.create_task(writer.reserve(intent_for(number)))
+        await asyncio.sleep(seconds)
+        other.execute("ROLLBACK")
+        try:
+            return (await task).ok
+        except Exception as exc:
+            assert "ledger write failed: OperationalError" in str(exc)
+            return False
+
+    try:
+        assert asyncio.run(asyncio.wait_for(held_for(0.1, 1), 30))  # released in time: written
+        assert not asyncio.run(asyncio.wait_for(held_for(1.0, 2), 30))  # held past the timeout: failed
+        assert asyncio.run(asyncio.wait_for(held_for(0.0, 3), 30))  # and the next batch is written again
+    finally:
+        other.close()
+        writer.close()

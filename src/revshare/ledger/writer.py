@@ -29,8 +29,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Iterable
@@ -57,6 +59,8 @@ _STOP = object()
 
 
 _RETRY_S = 1.0
+# Between tries for SQLite's write lock, in seconds: SQLite's default busy handler's, then 0.1 s each.
+_BUSY_DELAYS_S = (0.001, 0.002, 0.005, 0.01, 0.015, 0.02, 0.025, 0.025, 0.025, 0.05, 0.05)
 
 
 @dataclass(slots=True)
@@ -249,7 +253,7 @@ class GroupCommitWriter:
             return None
         try:
             try:
-                if not self._begin_at_once():
+                if not self._begin(wait=False):
                     return None
             except Exception:  # the connection itself failed: the thread's next commit opens another
                 self._drop_connection()
@@ -258,7 +262,7 @@ class GroupCommitWriter:
             records, intents = ([pending], []) if record is not None else ([], [pending])
             started = time.perf_counter()
             try:
-                seqs, results = self._write(records, intents)
+                seqs, results = self._write(records, intents, begun=True)
             except Exception:  # rolled back: the writer thread tries again, and answers a failure
                 return None
             self._observe(time.perf_counter() - started, 1, records, intents, results)
@@ -275,29 +279,42 @@ class GroupCommitWriter:
         """The writer's own DBAPI connection, opened on first need (and again after a failure)."""
         if self._conn is None:
             conn = self._ledger.engine.raw_connection()
-            if not self._autocheckpoint:
+            if self._ledger.is_sqlite:
                 cursor = conn.cursor()
                 try:
-                    cursor.execute("PRAGMA wal_autocheckpoint=0")
+                    # The writer waits for another connection's write lock itself (`_begin`), so
+                    # that an inline commit can try for it without waiting, at no extra statement.
+                    cursor.execute("PRAGMA busy_timeout=0")
+                    if not self._autocheckpoint:
+                        cursor.execute("PRAGMA wal_autocheckpoint=0")
                 finally:
                     cursor.close()
             self._conn = conn
         return self._conn
 
-    def _begin_at_once(self) -> bool:
-        """Open a write transaction on the writer's SQLite connection if no other holds the lock."""
+    def _begin(self, *, wait: bool) -> bool:
+        """Open a write transaction (`BEGIN IMMEDIATE`) on the writer's SQLite connection. Another
+        connection holding the write lock: False at once without `wait`; with it, try again after
+        sleeps growing as SQLite's own busy handler's do, and raise its SQLITE_BUSY once
+        `SQLITE_BUSY_TIMEOUT_MS` have passed. Without `wait`, any failure is False."""
         cursor = self._connection().cursor()
         try:
-            cursor.execute("PRAGMA busy_timeout=0")
-            try:
-                cursor.execute("BEGIN IMMEDIATE")
-            except Exception:  # SQLITE_BUSY: another connection writes; the thread will wait for it
-                return False
-            finally:
-                cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            slept = 0.0
+            for delay in itertools.chain(_BUSY_DELAYS_S, itertools.repeat(0.1)):
+                try:
+                    cursor.execute("BEGIN IMMEDIATE")
+                    return True
+                except Exception as exc:
+                    if not wait:
+                        return False
+                    if getattr(exc, "sqlite_errorcode", 0) & 0xFF != sqlite3.SQLITE_BUSY or (
+                            slept >= SQLITE_BUSY_TIMEOUT_MS / 1000):
+                        raise
+                time.sleep(delay)
+                slept += delay
+            raise AssertionError("unreachable: the last delay repeats")  # pragma: no cover
         finally:
             cursor.close()
-        return True
 
     def _observe(self, seconds: float, size: int, records: list[_Pending], intents: list[_Pending],
                  results: list[IntentResult]) -> None:
@@ -335,11 +352,15 @@ class GroupCommitWriter:
             counters[1].inc(completion)
             counters[2].inc(float(amount))  # the Prometheus boundary: the ledger's Decimal stays the truth
 
-    def _write(self, records: list[_Pending], intents: list[_Pending]) -> tuple[list[int], list[IntentResult]]:
-        """One transaction on the writer's own DBAPI connection (no pool checkout per batch)."""
+    def _write(self, records: list[_Pending], intents: list[_Pending], *,
+               begun: bool = False) -> tuple[list[int], list[IntentResult]]:
+        """One transaction on the writer's own DBAPI connection (no pool checkout per batch);
+        `begun` when the caller opened it already."""
         conn = self._connection()
         dbapi_error = self._ledger.engine.dialect.loaded_dbapi.Error
         try:
+            if self._ledger.is_sqlite and not begun:
+                self._begin(wait=True)
             # The record append first: it locks `ledger_state` before anything else.
             seqs = self._ledger.append_dbapi(conn, [p.record for p in records]) if records else []  # type: ignore[misc]
             finals = [p.final for p in records if p.final is not None]
