@@ -35,6 +35,7 @@ reservations = Table(
     Column("budgets", Text, nullable=False),  # "scope|period" joined by ","
     Column("request", Text, nullable=False),  # JSON: what the recovery needs to write the record
     Column("created_at", DateTime(timezone=True), nullable=False),
+    sqlite_with_rowid=False,  # one B-tree, keyed by record_id (migration 0014)
 )
 
 # Idempotency-Key per customer: claimed with the intent, completed with the record.
