@@ -29,10 +29,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import queue
-import sqlite3
 import threading
 import time
 from collections.abc import Iterable
@@ -43,6 +41,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from revshare.ledger.idempotency import DEFAULT_RETENTION_S
 from revshare.ledger.reservations import ReservationSql
+from revshare.ledger.sqlite_lock import begin_immediate
 from revshare.ledger.store import SQLITE_BUSY_TIMEOUT_MS, Ledger, LedgerError
 from revshare.metering.reservation import Final, Intent, IntentResult
 from revshare.metrics import Metrics
@@ -59,8 +58,6 @@ _STOP = object()
 
 
 _RETRY_S = 1.0
-# Between tries for SQLite's write lock, in seconds: SQLite's default busy handler's, then 0.1 s each.
-_BUSY_DELAYS_S = (0.001, 0.002, 0.005, 0.01, 0.015, 0.02, 0.025, 0.025, 0.025, 0.05, 0.05)
 
 
 @dataclass(slots=True)
@@ -293,26 +290,11 @@ class GroupCommitWriter:
         return self._conn
 
     def _begin(self, *, wait: bool) -> bool:
-        """Open a write transaction (`BEGIN IMMEDIATE`) on the writer's SQLite connection. Another
-        connection holding the write lock: False at once without `wait`; with it, try again after
-        sleeps growing as SQLite's own busy handler's do, and raise its SQLITE_BUSY once
-        `SQLITE_BUSY_TIMEOUT_MS` have passed. Without `wait`, any failure is False."""
+        """`BEGIN IMMEDIATE` on the writer's SQLite connection, waiting for another connection's
+        lock or not (`ledger.sqlite_lock`)."""
         cursor = self._connection().cursor()
         try:
-            slept = 0.0
-            for delay in itertools.chain(_BUSY_DELAYS_S, itertools.repeat(0.1)):
-                try:
-                    cursor.execute("BEGIN IMMEDIATE")
-                    return True
-                except Exception as exc:
-                    if not wait:
-                        return False
-                    if getattr(exc, "sqlite_errorcode", 0) & 0xFF != sqlite3.SQLITE_BUSY or (
-                            slept >= SQLITE_BUSY_TIMEOUT_MS / 1000):
-                        raise
-                time.sleep(delay)
-                slept += delay
-            raise AssertionError("unreachable: the last delay repeats")  # pragma: no cover
+            return begin_immediate(cursor, wait=wait, timeout_s=SQLITE_BUSY_TIMEOUT_MS / 1000)
         finally:
             cursor.close()
 
