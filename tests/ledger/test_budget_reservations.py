@@ -34,10 +34,10 @@ def _final(record_id: str, reserved: int, charged: int, *rows: tuple[str, str]) 
 
 
 def _batch(conn: Any, sql: ReservationSql, finals: list[Final], intents: list[Intent],
-           commit: bool = True) -> list[IntentResult]:
+           commit: bool = True, path: str = "run") -> list[IntentResult]:
     cursor = conn.cursor()
     try:
-        results = sql.run(cursor, finals, intents)
+        results: list[IntentResult] = getattr(sql, path)(cursor, finals, intents)
     finally:
         cursor.close()
     if commit:
@@ -170,7 +170,6 @@ def test_a_batch_without_budgets_or_keys_is_written_as_the_general_path_writes_i
     try:
         outcomes: dict[str, list[Any]] = {}
         for path in ("_run_general", "_run_plain"):
-            run = getattr(sql, path)
             results: list[Any] = []
             made = 0
             for finals_n, intents_n in shapes:
@@ -178,12 +177,7 @@ def test_a_batch_without_budgets_or_keys_is_written_as_the_general_path_writes_i
                            for i in range(intents_n)]
                 finals = [Final(f"{path}-{made - 1 - i}", 0, 0, ()) for i in range(min(finals_n, made))]
                 made += intents_n
-                cursor = conn.cursor()
-                try:
-                    results.append(run(cursor, finals, intents))
-                finally:
-                    cursor.close()
-                conn.commit()
+                results.append(_batch(conn, sql, finals, intents, path=path))
                 results.append([row[1:] for row in _reservation_rows(conn) if row[0].startswith(path)])
             outcomes[path] = results
         assert outcomes["_run_plain"] == outcomes["_run_general"]

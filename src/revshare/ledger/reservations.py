@@ -37,6 +37,12 @@ __all__ = ["ReservationSql", "parse_budgets"]
 _ADMITTED = IntentResult(True)
 
 
+def _intent_row(intent: Intent, now: Any) -> tuple[Any, ...]:
+    """An intent's `reservations` row, as both paths of `ReservationSql.run` write it."""
+    return (intent.record_id, intent.instance, intent.units, _budgets_text(intent.budgets),
+            json.dumps(intent.request), now)
+
+
 def _budgets_text(rows: tuple[BudgetRow, ...]) -> str:
     return ",".join(f"{b.scope}|{b.period}" for b in rows)
 
@@ -135,8 +141,7 @@ class ReservationSql:
         for i in refused:
             for row in taken.get(i, ()):
                 cursor.execute(self.adjust, (0, intents[i].units, *row))
-        rows = [(x.record_id, x.instance, x.units, _budgets_text(x.budgets), json.dumps(x.request), now)
-                for i, x in enumerate(intents) if i not in refused]
+        rows = [_intent_row(x, now) for i, x in enumerate(intents) if i not in refused]
         if rows:
             cursor.executemany(self.insert, rows)
         if finals:
@@ -154,8 +159,7 @@ class ReservationSql:
         to lock or decide, so every intent is admitted; the same rows as `run` writes."""
         if intents:
             now = self._now()
-            cursor.executemany(self.insert, [(x.record_id, x.instance, x.units, "", json.dumps(x.request), now)
-                                             for x in intents])
+            cursor.executemany(self.insert, [_intent_row(x, now) for x in intents])
         if finals:
             cursor.executemany(self.delete, [(f.record_id,) for f in finals])
         return [_ADMITTED] * len(intents)

@@ -10,7 +10,6 @@ Create Date: 2026-12-02
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from alembic import op
 
 revision = "0014"
@@ -18,25 +17,13 @@ down_revision = "0013"
 branch_labels = None
 depends_on = None
 
-_COLUMNS = "record_id, instance, units, budgets, request, created_at"
-
 
 def _rebuild(with_rowid: bool) -> None:
+    """Alembic's batch mode recreates the table as it stands (columns, key, rows) with the option."""
     if op.get_bind().dialect.name != "sqlite":
         return
-    op.create_table(
-        "reservations_rebuilt",
-        sa.Column("record_id", sa.String(40), primary_key=True),
-        sa.Column("instance", sa.String(40), nullable=False),
-        sa.Column("units", sa.BigInteger, nullable=False),
-        sa.Column("budgets", sa.Text, nullable=False),
-        sa.Column("request", sa.Text, nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sqlite_with_rowid=with_rowid,
-    )
-    op.execute(f"INSERT INTO reservations_rebuilt ({_COLUMNS}) SELECT {_COLUMNS} FROM reservations")
-    op.drop_table("reservations")
-    op.rename_table("reservations_rebuilt", "reservations")
+    with op.batch_alter_table("reservations", recreate="always", table_kwargs={"sqlite_with_rowid": with_rowid}):
+        pass
 
 
 def upgrade() -> None:
