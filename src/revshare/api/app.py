@@ -38,7 +38,7 @@ from revshare.engines.base import Engine
 from revshare.ledger.store import Ledger
 from revshare.logstore.service import LogService
 from revshare.metrics import Metrics
-from revshare.serving.gateway import open_gateway
+from revshare.serving.gateway import Gateway, open_gateway
 
 __all__ = ["GatewayApp", "create_app"]
 
@@ -57,6 +57,12 @@ class GatewayApp(FastAPI):
     request."""
 
     _entry: ASGIApp | None = None
+    # What the lifespan started, for the routes (`api.auth.gateway_of` and its kin). Plain
+    # attributes: a read of Starlette's `app.state.x` raises and catches an AttributeError first
+    # (State answers from `__getattr__`), four times a request on the hot routes.
+    gateway: Gateway | None = None
+    tlog: LogService | None = None
+    end_users: EndUsers | None = None
 
     def enter_through(self, entry: ASGIApp) -> None:
         """Let every HTTP request in through `entry`, built around `self.routes_app`."""
@@ -90,12 +96,12 @@ def create_app(catalog: Catalog, *, admin_token: str, ledger: Ledger | None = No
     metrics = Metrics()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         async with open_gateway(catalog, ledger, engines, admin_token, metrics) as gateway:
-            app.state.gateway = gateway
-            app.state.tlog = LogService.start(catalog, ledger, metrics)
-            app.state.end_users = EndUsers(app.state.tlog.identity.secret, LiveEndUsers(catalog))
-            app.state.end_users.register(metrics)
+            app.gateway = gateway
+            app.tlog = tlog = LogService.start(catalog, ledger, metrics)
+            app.end_users = end_users = EndUsers(tlog.identity.secret, LiveEndUsers(catalog))
+            end_users.register(metrics)
             # What startup built (the app, the catalog, engines, templates) lives as long as the
             # process: moved out of the collector's reach, CPython's full collections no longer walk
             # it again and again, which made the p99 tail (13-107 ms pauses; docs/BENCHMARKS.md).
@@ -103,7 +109,7 @@ def create_app(catalog: Catalog, *, admin_token: str, ledger: Ledger | None = No
             try:
                 yield
             finally:
-                await app.state.tlog.stop()
+                await tlog.stop()
 
     app = GatewayApp(
         title="revshare gateway",

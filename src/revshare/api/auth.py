@@ -14,7 +14,10 @@ __all__ = ["bearer", "bearer_value", "customer_key", "gateway_of", "require_admi
 
 
 def gateway_of(request: Request) -> Gateway:
-    gateway: Gateway = request.app.state.gateway
+    """The gateway the app's lifespan started (`api.app.GatewayApp`)."""
+    gateway: Gateway | None = request.app.gateway
+    if gateway is None:
+        raise RuntimeError("the gateway has not started: the app's lifespan did not run")
     return gateway
 
 

@@ -40,5 +40,5 @@ class EndUsers:
 
 def end_users_of(request: Request) -> EndUsers | None:
     """The app's `EndUsers` (set at startup, beside the log service whose secret it uses)."""
-    found: EndUsers | None = getattr(request.app.state, "end_users", None)
+    found: EndUsers | None = request.app.end_users
     return found

@@ -23,10 +23,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from revshare import __version__
+from revshare.api.auth import gateway_of
 from revshare.api.openapi import PUBLIC, ok_response
 from revshare.engines.base import Engine
 from revshare.logstore.service import LogService
-from revshare.serving.gateway import Gateway
 
 __all__ = ["Readiness", "router"]
 
@@ -47,7 +47,7 @@ class Readiness(BaseModel):
 @router.get("/healthz", summary="Liveness", operation_id="healthz", response_model=None, openapi_extra=PUBLIC,
             responses=ok_response("Health", description="The process serves"))
 async def healthz(request: Request) -> dict[str, Any]:
-    gateway: Gateway = request.app.state.gateway
+    gateway = gateway_of(request)
     return {"status": "ok", "version": __version__, "models": [m.id for m in gateway.catalog.models],
             "records_appended": gateway.writer.appended,
             "ledger": "ok" if gateway.writer.healthy else "unavailable", "ledger_backlog": gateway.writer.backlog}
@@ -56,7 +56,7 @@ async def healthz(request: Request) -> dict[str, Any]:
 @router.get("/readyz", summary="Readiness", operation_id="readyz", response_model=Readiness, openapi_extra=PUBLIC,
             responses={503: {"model": Readiness, "description": "Not ready: each failing check with its reason"}})
 async def readyz(request: Request) -> JSONResponse:
-    gateway: Gateway = request.app.state.gateway
+    gateway = gateway_of(request)
     checks: dict[str, str] = {}
     failing: set[str] = set()
     if not gateway.writer.healthy:
@@ -74,7 +74,7 @@ async def readyz(request: Request) -> JSONResponse:
         checks[name] = answer or OK
         if answer is not None:
             failing.add(name)
-    service: LogService | None = getattr(request.app.state, "tlog", None)
+    service: LogService | None = request.app.tlog
     log_reason = service.ready() if service is not None else "the log service is not running"
     checks["log"] = log_reason or OK
     if log_reason is not None:

@@ -76,7 +76,7 @@ def logs_overview(service: LogService) -> dict[str, Any]:
 
 
 def log_service(request: Request) -> LogService | None:
-    service: LogService | None = getattr(request.app.state, "tlog", None)
+    service: LogService | None = request.app.tlog
     return service
 
 

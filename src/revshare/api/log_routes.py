@@ -62,7 +62,9 @@ _LOG_ERRORS = error_responses(401, 403, 404, 409, 503)
 
 
 def service_of(request: Request) -> LogService:
-    service: LogService = request.app.state.tlog
+    service: LogService | None = request.app.tlog
+    if service is None:
+        raise RuntimeError("the log service has not started: the app's lifespan did not run")
     return service
 
 

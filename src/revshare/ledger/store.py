@@ -292,6 +292,10 @@ class _AppendSql:
         if self.is_sqlite:
             row["started_at"] = sql_text(record.started_at)
             row["ended_at"] = sql_text(record.ended_at)
+            # The integers SQLAlchemy's Boolean stores there: the sqlite3 module binds only exact
+            # ints directly, and looks for an adapter (an AttributeError caught) for each bool.
+            row["stream"] = 1 if record.stream else 0
+            row["estimated"] = 1 if record.estimated else 0
         return _IN_COLUMN_ORDER(row)  # type: ignore[no-any-return]
 
 

@@ -93,7 +93,10 @@ class GroupCommitWriter:
         # without, the owner checkpoints on its own timer (`Ledger.checkpoint_wal`).
         self._autocheckpoint = autocheckpoint or not ledger.is_sqlite
         self._started = False
-        self._conn: Any = None
+        self._conn: Any = None  # the pool's proxy: it closes and invalidates the connection
+        # The driver's connection under it, which statements and commits go to: the proxy
+        # forwards `commit` through `__getattr__`, an AttributeError raised and caught each time.
+        self._dbapi: Any = None
         self.batches = 0
         self.appended = 0
         # Record ids whose intent committed and whose record has not: touched by the writer thread only.
@@ -173,7 +176,7 @@ class GroupCommitWriter:
         finally:
             if self._conn is not None:
                 self._conn.close()
-                self._conn = None
+                self._conn = self._dbapi = None
 
     def _loop_until_stopped(self) -> None:
         stopping = False
@@ -270,7 +273,7 @@ class GroupCommitWriter:
     def _drop_connection(self) -> None:
         with contextlib.suppress(Exception):
             self._conn.invalidate()
-        self._conn = None
+        self._conn = self._dbapi = None
 
     def _connection(self) -> Any:
         """The writer's own DBAPI connection, opened on first need (and again after a failure)."""
@@ -286,8 +289,8 @@ class GroupCommitWriter:
                         cursor.execute("PRAGMA wal_autocheckpoint=0")
                 finally:
                     cursor.close()
-            self._conn = conn
-        return self._conn
+            self._conn, self._dbapi = conn, conn.dbapi_connection
+        return self._dbapi
 
     def _begin(self, *, wait: bool) -> bool:
         """`BEGIN IMMEDIATE` on the writer's SQLite connection, waiting for another connection's
@@ -360,8 +363,8 @@ class GroupCommitWriter:
         except BaseException:
             with contextlib.suppress(Exception):
                 conn.rollback()
-            conn.invalidate()  # a fresh connection next time: the database may have restarted
-            self._conn = None
+            self._conn.invalidate()  # a fresh connection next time: the database may have restarted
+            self._conn = self._dbapi = None
             raise
 
 

@@ -43,6 +43,15 @@ def _size(value: Any) -> int:
     return len(json.dumps(value, ensure_ascii=False, default=_plain).encode("utf-8", "surrogatepass"))
 
 
+def _field(value: Any, name: str) -> Any:
+    """A field of a wire model, None where its kind has no such field. Read from the instance's
+    `__dict__`, where pydantic keeps every field (the wire models forbid extras): `getattr` with a
+    default would run pydantic's `__getattr__` for each missing one, which builds and catches an
+    AttributeError in Python."""
+    fields = getattr(value, "__dict__", None)
+    return fields.get(name) if fields is not None else getattr(value, name, None)
+
+
 def _plain(value: Any) -> Any:
     dump = getattr(value, "model_dump", None)
     if dump is None:
@@ -52,13 +61,13 @@ def _plain(value: Any) -> Any:
 
 def request_bound(body: Any, context_length: int, max_tokens: int | None, price: Price) -> Bound:
     """The most tokens and cost of one request (chat or text completion body)."""
-    messages = getattr(body, "messages", None)
+    messages = _field(body, "messages")
     if messages is not None:
-        size = sum(_size(getattr(m, "content", None)) + _size(getattr(m, "name", None))
-                   + _size(getattr(m, "tool_calls", None)) + TEMPLATE_TOKENS_PER_MESSAGE for m in messages)
-        size += _size(getattr(body, "tools", None)) + _size(getattr(body, "response_format", None))
+        size = sum(_size(_field(m, "content")) + _size(_field(m, "name")) + _size(_field(m, "tool_calls"))
+                   + TEMPLATE_TOKENS_PER_MESSAGE for m in messages)
+        size += _size(_field(body, "tools")) + _size(_field(body, "response_format"))
     else:
-        size = _size(getattr(body, "prompt", ""))
+        size = _size(_field(body, "prompt"))
     prompt = min(context_length, size + TEMPLATE_TOKENS)
     completion = min(max_tokens or context_length, context_length)
     return Bound(prompt, completion, to_units(rate(price, prompt, completion).amount))
