@@ -6,7 +6,7 @@ import subprocess
 import sys
 import textwrap
 
-SERVER_PACKAGES = ("fastapi", "starlette", "uvicorn", "sqlalchemy", "alembic", "psycopg", "aiohttp", "httptools", "llama_cpp", "httpx")
+SERVER_PACKAGES = ("fastapi", "starlette", "uvicorn", "sqlalchemy", "alembic", "psycopg", "aiohttp", "httptools", "orjson", "llama_cpp", "httpx")
 
 _BLOCKER = """
 import importlib.abc, sys

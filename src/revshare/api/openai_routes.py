@@ -18,7 +18,7 @@ from revshare.api.errors import ApiError, error_responses
 from revshare.api.limits import json_body
 from revshare.api.openapi import CHAT_OK, COMPLETION_OK, CUSTOMER, ok_response
 from revshare.api.protocol import ChatCompletionRequest, CompletionRequest
-from revshare.api.sse import OPENAI_WIRE, EventStream, stream_trailer
+from revshare.api.sse import OPENAI_WIRE, EventStream, WireJSONResponse, stream_trailer
 from revshare.engines.base import Endpoint
 from revshare.instants import utc_now
 from revshare.ledger.store import ApiKey
@@ -124,7 +124,7 @@ async def serve(request: Request, key: ApiKey, body: ServedBody, endpoint: Endpo
     if body.is_stream:
         headers.update({"cache-control": "no-cache", "x-accel-buffering": "no"})
         return EventStream(events, headers)
-    return JSONResponse(reshape(data) if reshape is not None else data, headers=headers)
+    return WireJSONResponse(reshape(data) if reshape is not None else data, headers=headers)
 
 
 def _replayed(replay: Replay, is_stream: bool, wants_usage_chunk: bool, model: str,

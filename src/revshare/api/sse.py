@@ -11,21 +11,22 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from revshare.api.disconnect import ClientGone, cancel_on_disconnect
 from revshare.api.errors import REFUSAL_STATUS, engine_error_body, engine_error_status, error_body
+from revshare.engines import json_wire
 from revshare.engines.base import EngineError
 from revshare.metering.refusal import Refusal
 
-__all__ = ["OPENAI_WIRE", "EventStream", "OpenAIWire", "sse_event", "stream_trailer"]
+__all__ = ["OPENAI_WIRE", "EventStream", "OpenAIWire", "WireJSONResponse", "sse_event", "stream_trailer"]
 
 _CHUNK_OBJECT = {"chat.completions": "chat.completion.chunk", "completions": "text_completion"}
 
 
 def sse_event(payload: dict[str, Any]) -> bytes:
-    return b"data: " + json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode() + b"\n\n"
+    return b"data: " + json_wire.dumps(payload) + b"\n\n"
 
 
 def stream_trailer(endpoint: str, response_id: str, model: str, record_id: str, seq: int | None,
@@ -61,6 +62,14 @@ class OpenAIWire:
 
 
 OPENAI_WIRE = OpenAIWire()
+
+
+class WireJSONResponse(JSONResponse):
+    """A whole reply's JSON, compact UTF-8 as Starlette's `JSONResponse` writes it, encoded by
+    orjson (`engines.json_wire`)."""
+
+    def render(self, content: Any) -> bytes:
+        return json_wire.dumps(content)
 
 
 class EventStream(Response):

@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from revshare.config import EngineConfig, ModelConfig
+from revshare.engines import json_wire
 from revshare.engines.base import (
     Engine,
     EngineError,
@@ -104,7 +105,7 @@ class UpstreamEngine(Engine):
     def _post(self, request: GenerationRequest, stream: bool) -> Exchange:
         if self._pool is None:
             raise EngineUnavailable(f"engine {self.id!r} is not started")
-        data = json.dumps(self._body(request, stream), separators=(",", ":")).encode()
+        data = json_wire.dumps(self._body(request, stream))
         return self._pool.request("POST", _PATHS[request.endpoint], data)
 
     def count_tokens(self, model: ModelConfig, text: str) -> int:
@@ -139,7 +140,7 @@ class UpstreamEngine(Engine):
         if status >= 400:
             raise _upstream_error(self.id, status, body)
         try:
-            data: dict[str, Any] = json.loads(body)
+            data: dict[str, Any] = json_wire.loads(body)
         except ValueError as exc:
             raise EngineError(f"engine {self.id!r} returned a body that is not JSON") from exc
         if request.endpoint == "embeddings":
@@ -176,7 +177,7 @@ class UpstreamEngine(Engine):
                     if payload == b"[DONE]":
                         break
                     try:
-                        chunk = json.loads(payload)
+                        chunk = json_wire.loads(payload)
                     except ValueError as exc:
                         raise EngineError(f"engine {self.id!r} sent a stream event that is not JSON") from exc
                     usage = chunk.pop("usage", None)
