@@ -23,10 +23,11 @@ Lock order inside a batch, always: `ledger_state` (the record append), then budg
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from datetime import timedelta
 from typing import Any
+
+import orjson
 
 from revshare.instants import sql_text, utc_now
 from revshare.ledger.idempotency import DEFAULT_RETENTION_S
@@ -40,7 +41,7 @@ _ADMITTED = IntentResult(True)
 def _intent_row(intent: Intent, now: Any) -> tuple[Any, ...]:
     """An intent's `reservations` row, as both paths of `ReservationSql.run` write it."""
     return (intent.record_id, intent.instance, intent.units, _budgets_text(intent.budgets),
-            json.dumps(intent.request), now)
+            orjson.dumps(intent.request).decode(), now)  # plain strings and flags (`serving.lease`)
 
 
 def _budgets_text(rows: tuple[BudgetRow, ...]) -> str:
