@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
@@ -151,3 +152,51 @@ def test_json_object_with_a_schema_through_a_real_upstream(upstream_gateway: Run
         assert isinstance(json.loads(choice["message"]["content"]), dict)
     else:  # cut by max_tokens: still JSON as far as it went (the upstream's grammar held)
         assert choice["message"]["content"].lstrip().startswith("{")
+
+
+# What an upstream may send that is not JSON, though Python's json would have read it: NaN and
+# Infinity, a number past a double, a lone surrogate (which no client could be sent as UTF-8).
+HOSTILE_BODIES = ['{"a":NaN}', '{"a":-Infinity}', '{"a":1e400}', '{"choices":[{"text":"\\ud800"}]}']
+
+
+def _hostile_upstream(body: str) -> Any:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        request = b""
+        while True:
+            message = await receive()
+            request += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        stream = json.loads(request).get("stream") is True
+        if stream:  # one good chunk, then the hostile one
+            good = '{"id":"x","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"hi"}}]}'
+            payload = f"data: {good}\n\ndata: {body}\n\ndata: [DONE]\n\n".encode()
+            kind = b"text/event-stream"
+        else:
+            payload, kind = body.encode(), b"application/json"
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", kind), (b"content-length", str(len(payload)).encode())]})
+        await send({"type": "http.response.body", "body": payload})
+    return app
+
+
+@pytest.mark.parametrize("body", HOSTILE_BODIES)
+def test_an_upstream_reply_that_is_not_json_is_an_engine_error_and_a_record(body: str, tmp_path: Path) -> None:
+    with ServerThread(_hostile_upstream(body)) as upstream:
+        raw = catalog_dict(engines=[{"id": "stub", "kind": "upstream", "base_url": upstream.url + "/v1"}])
+        with running_gateway(parse_catalog(raw), f"sqlite:///{tmp_path / 'l.db'}") as gw:
+            headers = {"Authorization": f"Bearer {gw.keys['demo']}"}
+            answer = httpx.post(gw.url + "/v1/chat/completions", headers=headers, timeout=30,
+                                json={"model": MODEL, "messages": MESSAGES, "max_tokens": 4})
+            assert answer.status_code == 502, answer.text
+            assert "not JSON" in answer.json()["error"]["message"]
+            (record,) = gw.ledger.records()  # an error's answer names no record; the ledger has it
+            assert (record.outcome, record.error_code) == (Outcome.ENGINE_ERROR, "engine_error")
+            with httpx.stream("POST", gw.url + "/v1/chat/completions", headers=headers, timeout=30,
+                              json={"model": MODEL, "messages": MESSAGES, "max_tokens": 4, "stream": True}) as streamed:
+                events = [line for line in streamed.iter_lines() if line.startswith("data: ")]
+            assert json.loads(events[0][6:])["choices"][0]["delta"]["content"] == "hi"
+            assert "not JSON" in json.loads(events[-1][6:])["error"]["message"]
+            assert gw.record(streamed.headers["x-revshare-record-id"]).outcome is Outcome.ENGINE_ERROR
