@@ -75,7 +75,7 @@ async def periods(request: Request, _: OperatorPage, done: str = "") -> Response
 
 
 def _service(request: Request) -> LogService | None:
-    service: LogService | None = getattr(request.app.state, "tlog", None)
+    service: LogService | None = request.app.tlog  # started by the app's lifespan (`api.app.GatewayApp`)
     return service
 
 

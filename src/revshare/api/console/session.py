@@ -154,7 +154,7 @@ def sessions_of(request: Request) -> Sessions:
     state = request.app.state
     sessions: Sessions | None = getattr(state, "console_sessions", None)
     if sessions is None:
-        tlog = getattr(state, "tlog", None)
+        tlog = request.app.tlog  # started by the app's lifespan (`api.app.GatewayApp`)
         secret = tlog.identity.secret if tlog is not None else secrets.token_bytes(32)
         sessions = state.console_sessions = Sessions(Sealer.of_secret(secret))
     return sessions
