@@ -9,11 +9,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import openai
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from revshare.config import parse_catalog
 from revshare.records.record import Outcome
@@ -159,27 +162,13 @@ def test_json_object_with_a_schema_through_a_real_upstream(upstream_gateway: Run
 HOSTILE_BODIES = ['{"a":NaN}', '{"a":-Infinity}', '{"a":1e400}', '{"choices":[{"text":"\\ud800"}]}']
 
 
-def _hostile_upstream(body: str) -> Any:
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        request = b""
-        while True:
-            message = await receive()
-            request += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        stream = json.loads(request).get("stream") is True
-        if stream:  # one good chunk, then the hostile one
+def _hostile_upstream(body: str) -> Starlette:
+    async def chat(request: Request) -> Response:
+        if (await request.json()).get("stream") is True:  # one good chunk, then the hostile one
             good = '{"id":"x","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"hi"}}]}'
-            payload = f"data: {good}\n\ndata: {body}\n\ndata: [DONE]\n\n".encode()
-            kind = b"text/event-stream"
-        else:
-            payload, kind = body.encode(), b"application/json"
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", kind), (b"content-length", str(len(payload)).encode())]})
-        await send({"type": "http.response.body", "body": payload})
-    return app
+            return Response(f"data: {good}\n\ndata: {body}\n\ndata: [DONE]\n\n", media_type="text/event-stream")
+        return Response(body, media_type="application/json")
+    return Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
 
 
 @pytest.mark.parametrize("body", HOSTILE_BODIES)

@@ -8,9 +8,11 @@ from fastapi import Request
 
 from revshare.api.errors import ApiError
 from revshare.ledger.store import ApiKey
+from revshare.logstore.service import LogService
 from revshare.serving.gateway import Gateway
 
-__all__ = ["bearer", "bearer_value", "customer_key", "gateway_of", "require_admin", "require_customer"]
+__all__ = ["bearer", "bearer_value", "customer_key", "gateway_of", "log_service_of", "require_admin",
+           "require_customer"]
 
 
 def gateway_of(request: Request) -> Gateway:
@@ -19,6 +21,12 @@ def gateway_of(request: Request) -> Gateway:
     if gateway is None:
         raise RuntimeError("the gateway has not started: the app's lifespan did not run")
     return gateway
+
+
+def log_service_of(request: Request) -> LogService | None:
+    """The log service the app's lifespan started, None before it ran."""
+    service: LogService | None = request.app.tlog
+    return service
 
 
 def bearer(request: Request) -> str | None:

@@ -23,10 +23,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from revshare import __version__
-from revshare.api.auth import gateway_of
+from revshare.api.auth import gateway_of, log_service_of
 from revshare.api.openapi import PUBLIC, ok_response
 from revshare.engines.base import Engine
-from revshare.logstore.service import LogService
 
 __all__ = ["Readiness", "router"]
 
@@ -74,7 +73,7 @@ async def readyz(request: Request) -> JSONResponse:
         checks[name] = answer or OK
         if answer is not None:
             failing.add(name)
-    service: LogService | None = request.app.tlog
+    service = log_service_of(request)
     log_reason = service.ready() if service is not None else "the log service is not running"
     checks["log"] = log_reason or OK
     if log_reason is not None:

@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from revshare.api.auth import require_admin
+from revshare.api.auth import log_service_of, require_admin
 from revshare.api.errors import ApiError, error_responses
 from revshare.api.limits import single_query_values
 from revshare.api.openapi import ADMIN, SCHEMAS, ok_response
@@ -75,16 +75,11 @@ def logs_overview(service: LogService) -> dict[str, Any]:
     return {"object": "logs", "integrated_seq": reader.integrated_seq(), "last_error": error, "data": data}
 
 
-def log_service(request: Request) -> LogService | None:
-    service: LogService | None = request.app.tlog
-    return service
-
-
 @router.get("/logs", summary="The verifiable logs: sizes, checkpoint ages, audit results", operation_id="listLogs",
             response_model=None, openapi_extra=ADMIN,
             responses={**ok_response("Logs", description="Every log, by id"), **error_responses(401, 503)})
 async def logs(request: Request) -> dict[str, Any]:
-    service = log_service(request)
+    service = log_service_of(request)
     if service is None:
         raise ApiError(503, "the verifiable logs are not running on this gateway", code="logs_unavailable")
     return await run_in_threadpool(logs_overview, service)

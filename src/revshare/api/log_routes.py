@@ -27,7 +27,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from revshare.api.auth import bearer, gateway_of
+from revshare.api.auth import bearer, gateway_of, log_service_of
 from revshare.api.errors import ApiError, error_responses
 from revshare.api.limits import single_query_values
 from revshare.api.openapi import (
@@ -62,7 +62,7 @@ _LOG_ERRORS = error_responses(401, 403, 404, 409, 503)
 
 
 def service_of(request: Request) -> LogService:
-    service: LogService | None = request.app.tlog
+    service = log_service_of(request)
     if service is None:
         raise RuntimeError("the log service has not started: the app's lifespan did not run")
     return service

@@ -25,12 +25,11 @@ from fastapi import APIRouter, Request, Response
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
-from revshare.api.auth import gateway_of
+from revshare.api.auth import gateway_of, log_service_of
 from revshare.api.console.guards import LicensorPage
 from revshare.api.console.usage_view import csv_cell
 from revshare.api.console.web import SECURITY_HEADERS, ConsoleError, ConsoleRoute, nav_item, render
 from revshare.api.documents_routes import Document, find_document, list_documents
-from revshare.api.log_admin_routes import log_service
 from revshare.instants import as_utc
 from revshare.ledger.store import Ledger
 from revshare.logstore.integrator import IntegrationError
@@ -74,7 +73,7 @@ def _checkpoints(ledger: Ledger, log_id: str) -> tuple[list[Signed], int]:
 
 def _newest(request: Request, log_id: str) -> str:
     """The newest checkpoint with the witnesses' cosignatures held for it, as the log API serves it."""
-    service = log_service(request)
+    service = log_service_of(request)
     try:
         return service.reader.latest_checkpoint(log_id) if service is not None else ""
     except LogReadError:
@@ -138,7 +137,7 @@ def _lines_csv(body: dict[str, Any]) -> bytes:
 
 def _bundle_zip(request: Request, licensor: str, period: str) -> bytes:
     gateway = gateway_of(request)
-    service = log_service(request)
+    service = log_service_of(request)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / f"{licensor}-{period}"
         written = export_bundle(gateway.ledger, gateway.catalog, Period.parse(period), licensor, out,

@@ -9,10 +9,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from revshare.api.auth import gateway_of
+from revshare.api.auth import gateway_of, log_service_of
 from revshare.api.console.guards import OperatorPage
 from revshare.api.console.web import ConsoleError, ConsoleRoute, nav_item, render
-from revshare.api.log_admin_routes import log_service, logs_overview
+from revshare.api.log_admin_routes import logs_overview
 
 __all__ = ["router"]
 
@@ -32,7 +32,7 @@ def _age(seconds: float | None) -> str:
 
 @router.get("/logs")
 async def logs(request: Request, _: OperatorPage) -> Response:
-    service = log_service(request)
+    service = log_service_of(request)
     if service is None:
         raise ConsoleError(503, "the verifiable logs are not running on this gateway")
     overview = await run_in_threadpool(logs_overview, service)

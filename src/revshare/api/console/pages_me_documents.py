@@ -14,11 +14,10 @@ import re
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from revshare.api.auth import gateway_of
+from revshare.api.auth import gateway_of, log_service_of
 from revshare.api.console.guards import CustomerPage
 from revshare.api.console.web import SECURITY_HEADERS, ConsoleError, ConsoleRoute, nav_item, render
 from revshare.api.documents_routes import find_document, list_documents
-from revshare.api.log_admin_routes import log_service
 from revshare.logstore.integrator import IntegrationError
 from revshare.logstore.tree_store import LogReadError
 from revshare.records.record import UsageRecord
@@ -74,7 +73,7 @@ async def receipts(request: Request, session: CustomerPage, record_id: str = "")
     rows = await run_in_threadpool(lambda: ledger.records(record_id=record_id))
     if not rows or rows[0].customer != session.subject:  # another customer's: as if there were none
         return _receipts(request, record_id=record_id, status=404, error=f"You have no record {record_id!r}.")
-    service = log_service(request)
+    service = log_service_of(request)
     if service is None:
         raise ConsoleError(503, "the verifiable logs are not running on this gateway")
     try:

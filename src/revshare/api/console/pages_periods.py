@@ -20,13 +20,12 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from revshare.api.auth import gateway_of
+from revshare.api.auth import gateway_of, log_service_of
 from revshare.api.console.guards import OperatorForm, OperatorPage
 from revshare.api.console.session import Session
 from revshare.api.console.web import SECURITY_HEADERS, ConsoleError, ConsoleRoute, SeeOther, nav_item, render
 from revshare.api.documents_routes import find_document, list_documents
 from revshare.logstore.integrator import IntegrationError, checkpoints_at_seq
-from revshare.logstore.service import LogService
 from revshare.monthend.periods import (
     SettlementLedgerError,
     close_period,
@@ -74,11 +73,6 @@ async def periods(request: Request, _: OperatorPage, done: str = "") -> Response
     return await _page(request, done=done)
 
 
-def _service(request: Request) -> LogService | None:
-    service: LogService | None = request.app.tlog  # started by the app's lifespan (`api.app.GatewayApp`)
-    return service
-
-
 def _operator(session: Session) -> str:
     return f"admin ({session.who}) via console" if session.who else "admin via console"
 
@@ -103,7 +97,7 @@ async def close(request: Request, posted: OperatorForm) -> Response:
                                          note=note)
     except SettlementLedgerError as exc:
         return await _page(request, status=409, problem=f"Not closed: {exc}", values=values)
-    service = _service(request)
+    service = log_service_of(request)
     if service is not None:  # sign each log's checkpoint at the cut-off, as `revshare period close` does
         try:
             await service.integrate_now()
@@ -123,7 +117,7 @@ def _settle(request: Request, label: str, by: str) -> None:
     closed = closed_period(ledger, period)
     if closed is None:
         raise SettlementLedgerError(f"period {label} is not closed: close it first")
-    service = _service(request)
+    service = log_service_of(request)
     identity = service.identity if service is not None else None
     refs = statement_logs(ledger, catalog, closed, closed_period(ledger, period.previous()), identity=identity)
     with tempfile.TemporaryDirectory() as out:  # the documents are kept in the ledger: downloaded from there

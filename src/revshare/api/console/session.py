@@ -34,6 +34,7 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from revshare.accounts.errors import AccountError
+from revshare.api.auth import log_service_of
 from revshare.ledger.store import Ledger
 from revshare.logstore.licensor_tokens import TOKEN_PREFIX, find_token
 from revshare.logstore.schema import licensor_tokens
@@ -154,7 +155,7 @@ def sessions_of(request: Request) -> Sessions:
     state = request.app.state
     sessions: Sessions | None = getattr(state, "console_sessions", None)
     if sessions is None:
-        tlog = request.app.tlog  # started by the app's lifespan (`api.app.GatewayApp`)
+        tlog = log_service_of(request)
         secret = tlog.identity.secret if tlog is not None else secrets.token_bytes(32)
         sessions = state.console_sessions = Sessions(Sealer.of_secret(secret))
     return sessions
